@@ -1,0 +1,1 @@
+"""Everything that imports a driver or a framework, each implementing a port."""

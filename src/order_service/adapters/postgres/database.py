@@ -1,0 +1,31 @@
+"""The production store: an asyncpg pool, bounded, every query bounded by the request deadline."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+
+@asynccontextmanager
+async def open_postgres_pool(
+    dsn: str, *, schema: str | None, min_size: int, max_size: int, timeout: float
+) -> AsyncIterator[asyncpg.Pool]:
+    server_settings = {"application_name": "order-service"}
+    if schema:
+        server_settings["search_path"] = schema
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout,
+        command_timeout=timeout,
+        server_settings=server_settings,
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def ping_postgres(pool: asyncpg.Pool, timeout: float) -> None:
+    await pool.fetchval("SELECT 1", timeout=timeout)

@@ -1,0 +1,1 @@
+"""The pure model: entities, value objects and domain errors. Standard library only."""

@@ -1,0 +1,1 @@
+"""Plumbing without business rules: settings, logging, lifecycle, the server runner."""

@@ -1,0 +1,127 @@
+"""Settings: ORDER_SERVICE_* environment variables over an optional TOML file, checked at start-up.
+
+A bad, missing or unknown setting stops the process with one line naming it, before any
+socket is opened or worker spawned.
+"""
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "ORDER_SERVICE_"
+CONFIG_FILE_VARIABLE = f"{ENV_PREFIX}CONFIG_FILE"
+# Variables with our prefix that are not settings of the service itself.
+_NOT_SETTINGS = (CONFIG_FILE_VARIABLE, f"{ENV_PREFIX}TEST_")
+
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, with its default for the embedded single-machine mode."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True
+    )
+
+    # HTTP server
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=128)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_concurrent_requests: int = Field(default=1024, ge=1)
+    request_timeout_seconds: Seconds = 10.0
+    max_request_timeout_seconds: Seconds = 60.0
+    shutdown_grace_seconds: Seconds = 20.0
+
+    # Storage
+    var_dir: Path = Path("var")
+    database_url: str | None = None
+    database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    db_pool_min_size: int = Field(default=2, ge=0, le=100)
+    db_pool_max_size: int = Field(default=10, ge=1, le=500)
+    db_timeout_seconds: Seconds = 5.0
+    redis_url: str | None = None
+    redis_timeout_seconds: Seconds = 0.5
+
+    # Tokens
+    jwt_issuer: str = "order-service"
+    jwt_audience: str = "order-service"
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    jwt_keys_dir: Path | None = None
+    jwt_private_keys: SecretStr | None = None
+
+    # Passwords and log-in throttling
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65_536, ge=1024, le=4_194_304)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    password_hash_queue: int = Field(default=64, ge=0)
+    login_max_failures_per_email: int = Field(default=5, ge=1)
+    login_max_failures_per_client: int = Field(default=50, ge=1)
+    login_failure_window_seconds: Seconds = 900.0
+
+    # Logs
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'order-service.db'}"
+
+    @property
+    def effective_jwt_keys_dir(self) -> Path:
+        return self.jwt_keys_dir or self.var_dir / "keys"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env files: env vars only
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - secrets come as env
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+class SettingsError(Exception):
+    """A setting is wrong; str(error) is the one line to show the operator."""
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate the settings, raising SettingsError naming the first bad one."""
+    env = os.environ if environ is None else environ
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    for variable in sorted(env):
+        unknown = variable.startswith(ENV_PREFIX) and variable not in known
+        if unknown and not variable.startswith(_NOT_SETTINGS):
+            raise SettingsError(f"unknown setting {variable} (is it misspelt?)")
+    config_file = env.get(CONFIG_FILE_VARIABLE)
+    if config_file and not Path(config_file).is_file():
+        raise SettingsError(f"{CONFIG_FILE_VARIABLE}={config_file}: no such file")
+    try:
+        if environ is None:
+            return Settings()
+        prefixed = {
+            name: env[f"{ENV_PREFIX}{name.upper()}"]
+            for name in Settings.model_fields
+            if f"{ENV_PREFIX}{name.upper()}" in env
+        }
+        return Settings.model_validate(prefixed)
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = f"{ENV_PREFIX}{str(first['loc'][0]).upper()}" if first["loc"] else "settings"
+        raise SettingsError(f"invalid setting {name}: {first['msg']}") from None
+    except ValueError as error:  # a malformed TOML file
+        raise SettingsError(f"{CONFIG_FILE_VARIABLE}={config_file}: {error}") from None
