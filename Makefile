@@ -1,0 +1,54 @@
+# order-service: `make run` serves the API on the embedded default; `make test` checks everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# uv comes from PyPI; a fresh machine gets it the first time any target needs it.
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --frozen --no-sync
+VENV_STAMP := .venv/.synced
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(VENV_STAMP): pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+.PHONY: install
+install: $(VENV_STAMP) ## Create .venv with the locked dependencies
+
+.PHONY: run
+run: $(VENV_STAMP) ## Migrate the embedded SQLite under ./var and serve on 127.0.0.1:8080
+	$(RUN) order-service migrate
+	$(RUN) order-service serve
+
+.PHONY: lint
+lint: $(VENV_STAMP) ## ruff, mypy --strict and the import contracts
+	$(RUN) ruff check src tests
+	$(RUN) ruff format --check src tests
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+.PHONY: format
+format: $(VENV_STAMP) ## Apply ruff's fixes and formatting
+	$(RUN) ruff check --fix src tests
+	$(RUN) ruff format src tests
+
+.PHONY: test
+test: lint ## Lint, type-check and run every test
+	$(RUN) pytest
+
+.PHONY: test-fast
+test-fast: $(VENV_STAMP) ## Unit and contract tests only
+	$(RUN) pytest tests/unit tests/contract
+
+.PHONY: lock
+lock: ## Refresh uv.lock after editing pyproject.toml
+	$(UV) lock
+
+.PHONY: clean
+clean: ## Remove the environment, caches and ./var
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache var dist
