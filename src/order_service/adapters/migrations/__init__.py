@@ -1,5 +1,8 @@
 """Schema migrations with Alembic, one history for SQLite and PostgreSQL.
 
+Each capability owns a numbered range of revisions (users 0001, orders 01xx, search 02xx,
+images 03xx) that branches from the revision it needs, so `migrate()` upgrades to every head.
+
 `migrate()` is synchronous and starts its own event loop: run it from the CLI, or from async
 code through `asyncio.to_thread`.
 """
@@ -30,7 +33,7 @@ def alembic_config(database_url: str, schema: str | None) -> Config:
     return config
 
 
-def migrate(database_url: str, *, schema: str | None = None, revision: str = "head") -> None:
+def migrate(database_url: str, *, schema: str | None = None, revision: str = "heads") -> None:
     """Bring the database to `revision`, creating the SQLite file or PostgreSQL schema if needed."""
     if database_url.startswith("sqlite:///"):
         sqlite_path(database_url).parent.mkdir(parents=True, exist_ok=True)
