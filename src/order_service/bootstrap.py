@@ -4,7 +4,7 @@ Read top to bottom, `wire()` is the whole dependency graph; its exit stack close
 in reverse order on shutdown.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
@@ -15,6 +15,8 @@ from order_service.adapters.crypto.argon2_hasher import Argon2PasswordHasher
 from order_service.adapters.crypto.jwt_tokens import JwtTokens, KeyRing
 from order_service.adapters.http.app import HttpApp, HttpLimits, ReadinessCheck, Route, Wiring
 from order_service.adapters.http.auth_api import auth_routes
+from order_service.adapters.http.observability import EdgeTelemetry
+from order_service.adapters.http.observability_routes import metrics_routes
 from order_service.adapters.http.probes import probe_routes
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
 from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
@@ -26,6 +28,8 @@ from order_service.application.accounts import Accounts
 from order_service.application.ports import FailureThrottle, UserRepository
 from order_service.platform.config import Settings, load_settings
 from order_service.platform.logging import configure_logging
+from order_service.platform.metrics import Metrics, PoolStats
+from order_service.platform.tracing import SpanKind, Tracer, trace_methods, tracing
 
 APP_FACTORY = "order_service.bootstrap:create_app"
 
@@ -49,10 +53,20 @@ def build_http_app(settings: Settings) -> HttpApp:
         max_timeout=settings.max_request_timeout_seconds,
     )
 
-    def probes(app: HttpApp, wiring: Wiring) -> list[Route]:
-        return probe_routes(app, wiring.readiness, title="order-service", version=__version__)
+    metrics = Metrics(version=__version__) if settings.metrics_enabled else None
+    telemetry = EdgeTelemetry(
+        metrics=metrics,
+        log_sample_rate=settings.log_sample_rate,
+        slow_request_seconds=settings.slow_request_seconds,
+    )
 
-    return HttpApp(wire=lambda: wire(settings), limits=limits, extra_routes=probes)
+    def probes(app: HttpApp, wiring: Wiring) -> list[Route]:
+        routes = probe_routes(app, wiring.readiness, title="order-service", version=__version__)
+        return routes if metrics is None else [*routes, *metrics_routes(metrics)]
+
+    return HttpApp(
+        wire=lambda: wire(settings), limits=limits, extra_routes=probes, telemetry=telemetry
+    )
 
 
 def load_key_ring(settings: Settings) -> KeyRing:
@@ -68,8 +82,11 @@ def load_key_ring(settings: Settings) -> KeyRing:
 @asynccontextmanager
 async def wire(settings: Settings) -> AsyncIterator[Wiring]:
     async with AsyncExitStack() as stack:
+        # First in, last out: spans of the shutdown itself are still exported.
+        tracer = stack.enter_context(tracing(service_version=__version__))
         readiness: list[ReadinessCheck] = []
-        users = await _open_user_store(settings, stack, readiness)
+        db_pools: dict[str, Callable[[], PoolStats]] = {}
+        users = await _open_user_store(settings, stack, readiness, db_pools, tracer)
         throttle = await _open_failure_throttle(settings, stack, readiness)
         hasher = Argon2PasswordHasher(
             time_cost=settings.argon2_time_cost,
@@ -96,22 +113,38 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             max_failures_per_email=settings.login_max_failures_per_email,
             max_failures_per_client=settings.login_max_failures_per_client,
         )
+        if tracer is not None:
+            trace_methods(accounts, tracer, "Accounts")
         yield Wiring(
             routes=auth_routes(accounts, keys),
             verifier=tokens,
             readiness=readiness,
             accounts=accounts,
+            tracer=tracer,
+            db_pools=db_pools,
         )
 
 
 async def _open_user_store(
-    settings: Settings, stack: AsyncExitStack, readiness: list[ReadinessCheck]
+    settings: Settings,
+    stack: AsyncExitStack,
+    readiness: list[ReadinessCheck],
+    db_pools: dict[str, Callable[[], PoolStats]],
+    tracer: Tracer | None,
 ) -> UserRepository:
     url = settings.effective_database_url
     if url.startswith("sqlite:///"):
         connection = await stack.enter_async_context(open_sqlite(sqlite_path(url)))
         readiness.append(ReadinessCheck("database", lambda: ping_sqlite(connection)))
-        return SqliteUserRepository(connection)
+        db_pools["sqlite"] = lambda: PoolStats(size=1, in_use=0, max_size=1)
+        sqlite_users = SqliteUserRepository(connection)
+        if tracer is not None:
+            # No maintained instrumentation for aiosqlite: one CLIENT span per repository call.
+            attributes = {"db.system": "sqlite"}
+            trace_methods(
+                sqlite_users, tracer, "sqlite", kind=SpanKind.CLIENT, attributes=attributes
+            )
+        return sqlite_users
     pool = await stack.enter_async_context(
         open_postgres_pool(
             url,
@@ -122,6 +155,11 @@ async def _open_user_store(
         )
     )
     readiness.append(ReadinessCheck("database", lambda: ping_postgres(pool, timeout=1.0)))
+    db_pools["postgres"] = lambda: PoolStats(
+        size=pool.get_size(),
+        in_use=pool.get_size() - pool.get_idle_size(),
+        max_size=pool.get_max_size(),
+    )
     return PostgresUserRepository(pool, timeout=settings.db_timeout_seconds)
 
 
