@@ -82,6 +82,7 @@ def log_fields(record: logging.LogRecord) -> dict[str, Any]:
         "level": record.levelname.lower(),
         "event": redact(record.getMessage()),
         "logger": record.name,
+        "pid": record.process,
     }
     current_request = request_id.get()
     if current_request is not None:

@@ -1,0 +1,120 @@
+"""Log lines: one JSON object each, correlated with the request and its trace, secrets redacted."""
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from order_service.platform.logging import (
+    REDACTED,
+    ConsoleFormatter,
+    JsonFormatter,
+    configure_logging,
+    redact,
+    request_id,
+)
+
+
+@pytest.fixture
+def lines() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    configure_logging("INFO", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:], root.level = saved
+
+
+def logged(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_a_line_is_one_json_object_with_the_standard_fields_and_the_events_own(
+    lines: io.StringIO,
+) -> None:
+    logging.getLogger("order_service.test").info("user registered", extra={"user_id": 7})
+    (entry,) = logged(lines)
+    assert entry["event"] == "user registered"
+    assert entry["level"] == "info"
+    assert entry["logger"] == "order_service.test"
+    assert entry["user_id"] == 7
+    assert entry["ts"].endswith("Z")
+    assert entry["ts"][10] == "T"
+    assert "request_id" not in entry
+
+
+def test_every_line_during_a_request_carries_its_request_and_trace_ids(
+    lines: io.StringIO,
+) -> None:
+    tracer = TracerProvider().get_tracer("test")
+    token = request_id.set("req-42")
+    try:
+        with tracer.start_as_current_span("work") as span:
+            logging.getLogger("anywhere.deep").warning("something happened")
+            context = span.get_span_context()
+    finally:
+        request_id.reset(token)
+    logging.getLogger("anywhere").info("after the request")
+    during, after = logged(lines)
+    assert during["request_id"] == "req-42"
+    assert during["trace_id"] == format(context.trace_id, "032x")
+    assert during["span_id"] == format(context.span_id, "016x")
+    assert "request_id" not in after
+    assert "trace_id" not in after
+
+
+def test_secrets_never_reach_a_line(lines: io.StringIO) -> None:
+    jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWJ5dGVz"
+    logging.getLogger("order_service.test").info(
+        "calling with Bearer %s for %s",
+        jwt,
+        "postgresql://app:hunter2@db/app",
+        extra={
+            "password": "correct horse battery staple",
+            "headers": {"Authorization": f"Bearer {jwt}", "Cookie": "sid=abc", "accept": "*/*"},
+            "access_token": jwt,
+            "private_key": "-----BEGIN PRIVATE KEY-----\nMC4CAQ\n-----END PRIVATE KEY-----",
+            "note": f"token was {jwt}",
+        },
+    )
+    text = lines.getvalue()
+    for secret in (jwt, "hunter2", "correct horse", "sid=abc", "MC4CAQ"):
+        assert secret not in text
+    (entry,) = logged(lines)
+    assert entry["password"] == REDACTED
+    assert entry["headers"]["Authorization"] == REDACTED
+    assert entry["headers"]["accept"] == "*/*"
+    assert entry["access_token"] == REDACTED
+
+
+def test_an_exception_is_logged_with_its_trace_and_redacted(lines: io.StringIO) -> None:
+    try:
+        raise ValueError("Bearer abc.def.ghi leaked into a message")  # noqa: TRY301
+    except ValueError:
+        logging.getLogger("order_service.test").exception("failed")
+    (entry,) = logged(lines)
+    assert "ValueError" in entry["exception"]
+    assert "abc.def.ghi" not in entry["exception"]
+
+
+def test_plain_values_pass_through_redaction_unchanged() -> None:
+    assert redact({"email": "ada@example.com", "n": [1, "x"]}) == {
+        "email": "ada@example.com",
+        "n": [1, "x"],
+    }
+
+
+def test_a_terminal_gets_a_readable_line_with_the_same_fields() -> None:
+    record = logging.LogRecord("svc", logging.INFO, __file__, 1, "started", None, None)
+    record.port = 8080
+    console = ConsoleFormatter().format(record)
+    assert "info" in console
+    assert "svc: started" in console
+    assert "port=8080" in console
+    assert json.loads(JsonFormatter().format(record))["port"] == 8080
