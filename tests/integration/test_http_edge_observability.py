@@ -16,7 +16,11 @@ from order_service.platform.config import Settings
 from order_service.platform.logging import configure_logging
 from tests.asgi import call, started
 
-FAST_ARGON2: dict[str, Any] = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
+FAST_ARGON2: dict[str, Any] = {
+    "argon2_time_cost": 1,
+    "argon2_memory_kib": 1024,
+    "argon2_parallelism": 1,
+}
 JSON = [(b"content-type", b"application/json")]
 
 
