@@ -64,7 +64,7 @@ class Receiver:
         return found[0]
 
 
-def _value(value: AnyValue) -> Any:  # noqa: ANN401 - one of OTLP's scalar kinds
+def _value(value: AnyValue) -> Any:
     return getattr(value, value.WhichOneof("value") or "string_value")
 
 
