@@ -110,6 +110,11 @@ def _spanned(
 ) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - any method
+        parent = trace.get_current_span().get_span_context()
+        if parent.is_valid and not parent.trace_flags.sampled:
+            # Inside a trace the sampler dropped: a child would be dropped too, so skip its
+            # cost (most of a span's price is paid even when it is not recorded).
+            return await method(*args, **kwargs)
         with tracer.start_as_current_span(
             name, kind=kind, attributes=attributes, record_exception=False
         ) as span:
