@@ -23,12 +23,12 @@ os.environ["OTEL_TRACES_SAMPLER"] = "traceidratio"
 os.environ["OTEL_TRACES_SAMPLER_ARG"] = "0.01"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from opentelemetry import context, trace  # noqa: E402
+from opentelemetry import context, trace
 
-from order_service.adapters.http.observability import EdgeTelemetry  # noqa: E402
-from order_service.platform.logging import configure_logging  # noqa: E402
-from order_service.platform.metrics import Metrics  # noqa: E402
-from order_service.platform.tracing import trace_methods, tracing  # noqa: E402
+from order_service.adapters.http.observability import EdgeTelemetry
+from order_service.platform.logging import configure_logging
+from order_service.platform.metrics import Metrics
+from order_service.platform.tracing import trace_methods, tracing
 
 SCOPE = {
     "type": "http",
@@ -99,7 +99,8 @@ def main() -> None:
         for label, telemetry in rows:
             print(f"{label:48s} {best_of(edge(telemetry)):6.2f} us/request")  # noqa: T201
         with tracing(service_version="bench") as tracer:
-            assert tracer is not None
+            if tracer is None:
+                raise RuntimeError("tracing did not start")
             everything = EdgeTelemetry(metrics=metrics, log_sample_rate=0.01)
             everything.tracer = tracer
             label = "+ server span, traces sampled at 1%"
