@@ -1,63 +1,93 @@
-"""Drive an ASGI app in-process, lifespan included, without a server."""
+"""Drive an HttpApp in-process over ASGI: lifespan, requests, client disconnects."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from order_service.adapters.http.app import HttpApp
+
+Message = dict[str, Any]
+
+
+@dataclass
+class AsgiResponse:
+    status: int
+    headers: dict[bytes, bytes]
+    body: bytes = b""
+
+    def json(self) -> Any:
+        return msgspec.json.decode(self.body)
+
+
+@dataclass
+class _Lifespan:
+    to_app: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
+    from_app: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
 
 
 @asynccontextmanager
 async def started(app: HttpApp) -> AsyncIterator[HttpApp]:
-    """Run the app's lifespan start-up, yield it, then its shutdown."""
-    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    """Run the app's lifespan start-up, yield it, then shut it down."""
+    lifespan = _Lifespan()
     async with asyncio.TaskGroup() as group:
-        group.create_task(app({"type": "lifespan"}, to_app.get, from_app.put))
-        await to_app.put({"type": "lifespan.startup"})
-        reply = await from_app.get()
+        group.create_task(app({"type": "lifespan"}, lifespan.to_app.get, lifespan.from_app.put))
+        await lifespan.to_app.put({"type": "lifespan.startup"})
+        reply = await lifespan.from_app.get()
         assert reply["type"] == "lifespan.startup.complete", reply
         try:
             yield app
         finally:
-            await to_app.put({"type": "lifespan.shutdown"})
-            await from_app.get()
+            await lifespan.to_app.put({"type": "lifespan.shutdown"})
+            assert (await lifespan.from_app.get())["type"] == "lifespan.shutdown.complete"
 
 
-class Reply:
-    def __init__(self, status: int, headers: dict[bytes, bytes], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-
-async def call(
+async def request(
     app: HttpApp,
     method: str,
     path: str,
     *,
-    headers: list[tuple[bytes, bytes]] | None = None,
     body: bytes = b"",
-) -> Reply:
-    """One HTTP request through the ASGI interface."""
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    disconnect_after: asyncio.Event | None = None,
+) -> AsgiResponse | None:
+    """One request; with `disconnect_after`, the client goes away once that event is set.
+
+    Returns None when the app sent no response (as after a client disconnect).
+    """
     scope = {
         "type": "http",
         "method": method,
         "path": path,
         "query_string": b"",
-        "headers": headers or [],
-        "client": ("127.0.0.1", 50000),
-        "scheme": "http",
+        "headers": list(headers),
+        "client": ("127.0.0.1", 5000),
+        "http_version": "1.1",
     }
-    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
+    async def receive() -> Message:
+        if messages:
+            return messages.pop()
+        if disconnect_after is not None:
+            await disconnect_after.wait()
+        else:
+            await asyncio.Event().wait()  # a client that keeps the connection open
+        return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await app(scope, receive, send)
-    start, end = sent
-    return Reply(start["status"], dict(start["headers"]), end["body"])
+    if not sent:
+        return None
+    start = sent[0]
+    return AsgiResponse(
+        status=start["status"],
+        headers=dict(start["headers"]),
+        body=b"".join(m.get("body", b"") for m in sent[1:]),
+    )

@@ -14,7 +14,7 @@ from order_service.adapters.migrations import migrate
 from order_service.bootstrap import build_http_app
 from order_service.platform.config import Settings
 from order_service.platform.logging import configure_logging
-from tests.asgi import call, started
+from tests.asgi import AsgiResponse, request, started
 
 FAST_ARGON2: dict[str, Any] = {
     "argon2_time_cost": 1,
@@ -34,6 +34,14 @@ def log() -> Iterator[io.StringIO]:
         yield stream
     finally:
         root.handlers[:], root.level = saved
+
+
+async def call(
+    app: HttpApp, method: str, path: str, *, headers: Any = (), body: bytes = b""
+) -> AsgiResponse:
+    reply = await request(app, method, path, headers=headers, body=body)
+    assert reply is not None
+    return reply
 
 
 def access_lines(stream: io.StringIO) -> list[dict[str, Any]]:
