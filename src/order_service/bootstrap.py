@@ -83,7 +83,8 @@ def load_key_ring(settings: Settings) -> KeyRing:
 async def wire(settings: Settings) -> AsyncIterator[Wiring]:
     async with AsyncExitStack() as stack:
         # First in, last out: spans of the shutdown itself are still exported.
-        tracer = stack.enter_context(tracing(service_version=__version__))
+        traces = stack.enter_context(tracing(service_version=__version__))
+        tracer = traces.tracer if traces is not None else None
         readiness: list[ReadinessCheck] = []
         db_pools: dict[str, Callable[[], PoolStats]] = {}
         users = await _open_user_store(settings, stack, readiness, db_pools, tracer)
@@ -120,7 +121,7 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             verifier=tokens,
             readiness=readiness,
             accounts=accounts,
-            tracer=tracer,
+            tracing=traces,
             db_pools=db_pools,
         )
 

@@ -14,14 +14,38 @@ so two apps in one test process do not fight over a global.
 import functools
 import inspect
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 DEFAULT_SERVICE_NAME = "order-service"
+_RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
+# Set by the HTTP edge around the one start_span call whose root it has already sampled in.
+_sampled_by_edge: ContextVar[bool] = ContextVar("sampled_by_edge", default=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Tracing:
+    """What a worker traces with. With `root_rate` set, the edge samples new roots itself."""
+
+    tracer: Tracer
+    root_rate: float | None = None
+
+    @contextmanager
+    def sampled_root(self) -> Iterator[None]:
+        """Spans started inside are sampled: the edge has drawn this root into the sample."""
+        token = _sampled_by_edge.set(True)
+        try:
+            yield
+        finally:
+            _sampled_by_edge.reset(token)
+
+
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
@@ -32,8 +56,20 @@ def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
     return any(env.get(name) for name in _ENDPOINT_VARIABLES)
 
 
+def root_sampling_rate(environ: Mapping[str, str] | None = None) -> float | None:
+    """The ratio of a ratio sampler from OTEL_TRACES_SAMPLER(_ARG), else None."""
+    env = os.environ if environ is None else environ
+    if env.get("OTEL_TRACES_SAMPLER", "").strip().lower() not in _RATIO_SAMPLERS:
+        return None
+    try:
+        rate = float(env.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
+    except ValueError:
+        return None  # the SDK warns and falls back to its default; so do we
+    return rate if 0.0 <= rate <= 1.0 else None
+
+
 @contextmanager
-def tracing(*, service_version: str) -> Iterator[Tracer | None]:
+def tracing(*, service_version: str) -> Iterator[Tracing | None]:
     """A tracer exporting OTLP/HTTP for the life of the block, or None when tracing is off."""
     if not tracing_enabled():
         yield None
@@ -45,16 +81,60 @@ def tracing(*, service_version: str) -> Iterator[Tracer | None]:
     from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
     from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
     from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.sampling import Decision as SamplingDecision  # noqa: PLC0415
+    from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
+        ParentBased,
+        Sampler,
+        SamplingResult,
+        TraceIdRatioBased,
+    )
+    from opentelemetry.util.types import Attributes  # noqa: PLC0415
+
+    class EdgeFirstSampler(Sampler):
+        """The configured ratio sampler, except for roots the HTTP edge has already sampled in.
+
+        Under a ratio sampler most requests are dropped; for those the edge skips the SDK and
+        carries a non-recording span instead (a fraction of the cost), and it hands the SDK
+        only the roots it drew, which must then be kept, or the ratio would apply twice.
+        """
+
+        def __init__(self, delegate: Sampler) -> None:
+            self._delegate = delegate
+
+        def should_sample(  # noqa: PLR0917 - the SDK's signature
+            self,
+            parent_context: Any,  # noqa: ANN401 - the SDK's signature
+            trace_id: int,
+            name: str,
+            kind: SpanKind | None = None,
+            attributes: Attributes = None,
+            links: Sequence[Any] | None = None,
+            trace_state: Any = None,  # noqa: ANN401 - the SDK's signature
+        ) -> SamplingResult:
+            if _sampled_by_edge.get():
+                return SamplingResult(SamplingDecision.RECORD_AND_SAMPLE, attributes, trace_state)
+            return self._delegate.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+
+        def get_description(self) -> str:
+            return f"EdgeFirst{{{self._delegate.get_description()}}}"
 
     attributes: dict[str, str] = {"service.version": service_version}
     named_in_resource = "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
     if not os.environ.get("OTEL_SERVICE_NAME") and not named_in_resource:
         attributes["service.name"] = DEFAULT_SERVICE_NAME
-    provider = TracerProvider(resource=Resource.create(attributes))
+    rate = root_sampling_rate()
+    sampler: Sampler | None = None
+    if rate is not None:
+        ratio = TraceIdRatioBased(rate)
+        parent_based = os.environ["OTEL_TRACES_SAMPLER"].strip().lower().startswith("parent")
+        sampler = EdgeFirstSampler(ParentBased(ratio) if parent_based else ratio)
+    provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     uninstrument = _instrument_drivers(provider)
     try:
-        yield provider.get_tracer("order_service", service_version)
+        yield Tracing(provider.get_tracer("order_service", service_version), rate)
     finally:
         uninstrument()
         # Exports what is still queued, then stops the exporter thread.
@@ -128,4 +208,4 @@ def _spanned(
     return wrapper
 
 
-__all__ = ["SpanKind", "Tracer", "trace", "trace_methods", "tracing", "tracing_enabled"]
+__all__ = ["SpanKind", "Tracer", "Tracing", "trace", "trace_methods", "tracing", "tracing_enabled"]

@@ -30,7 +30,7 @@ from order_service.domain.errors import DomainError
 from order_service.platform.deadlines import DeadlineWatchdog
 from order_service.platform.lifecycle import on_termination
 from order_service.platform.metrics import PoolSampler
-from order_service.platform.tracing import Tracer
+from order_service.platform.tracing import Tracing
 
 _log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class Wiring:
     accounts: Accounts
     # Long-running jobs of this process (e.g. an in-process dispatcher), owned by the lifespan.
     background: Sequence[Callable[[], Coroutine[object, object, None]]] = ()
-    tracer: Tracer | None = None  # None when tracing is off
+    tracing: Tracing | None = None  # None when tracing is off
     db_pools: Mapping[str, PoolSampler] = field(default_factory=dict)
 
 
@@ -254,7 +254,7 @@ class HttpApp:
                 routes = [*wiring.routes, *self._extra_routes(self, wiring)]
                 self._router = Router(routes)
                 self._verifier = wiring.verifier
-                self.telemetry.tracer = wiring.tracer
+                self.telemetry.tracing = wiring.tracing
                 if self.telemetry.metrics is not None:
                     await stack.enter_async_context(
                         self.telemetry.metrics.running(

@@ -12,7 +12,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import Token
 from typing import Any
 
@@ -20,10 +20,19 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+)
 
 from order_service.platform.logging import request_id as request_id_var
 from order_service.platform.metrics import Metrics
+from order_service.platform.tracing import Tracing
 
 UNMATCHED = "unmatched"  # the `handler` label and span name of every path no route knows
 _access = logging.getLogger("order_service.access")
@@ -44,6 +53,7 @@ class _AsgiHeaders(Getter[_Headers]):
 
 
 _GETTER = _AsgiHeaders()
+_random_bits = random.getrandbits
 
 
 class RequestIds:
@@ -83,27 +93,46 @@ class EdgeTelemetry:
         metrics: Metrics | None,
         log_sample_rate: float = 1.0,
         slow_request_seconds: float = 1.0,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self.metrics = metrics
-        self.tracer: Tracer | None = None  # set at start-up when OTEL_* asks for traces
+        self.tracing: Tracing | None = None  # set at start-up when OTEL_* asks for traces
         self._sample_rate = log_sample_rate
         self._slow = slow_request_seconds
         self._ids = RequestIds()
-        self._random = random.random
+        # Sampling draws (logs, trace roots): statistical, not security-relevant.
+        self._random = draw
 
     def begin(self, scope: dict[str, Any], handler: str | None, *, traced: bool) -> Observation:
         headers: _Headers = scope["headers"]
         observation = Observation(self._ids.take(headers), time.perf_counter())
-        if self.tracer is not None and traced:
-            observation.span = self._start_span(scope, headers, handler)
+        if self.tracing is not None and traced:
+            observation.span = self._start_span(self.tracing, scope, headers, handler)
             observation.trace_token = otel_context.attach(
                 trace.set_span_in_context(observation.span)
             )
         return observation
 
-    def _start_span(self, scope: dict[str, Any], headers: _Headers, handler: str | None) -> Span:
-        assert self.tracer is not None  # noqa: S101 - checked by the caller
+    def _start_span(
+        self, tracing: Tracing, scope: dict[str, Any], headers: _Headers, handler: str | None
+    ) -> Span:
+        rate = tracing.root_rate
+        if rate is not None and not any(name == b"traceparent" for name, _ in headers):
+            # A new root under a ratio sampler: draw it here. Dropped ones (most) get a
+            # non-recording span, so children and logs still see one trace id, at a fraction
+            # of the SDK's cost; drawn ones go to the SDK, which must keep them.
+            if self._random() >= rate:
+                return NonRecordingSpan(
+                    SpanContext(_random_bits(128) or 1, _random_bits(64) or 1, is_remote=False)
+                )
+            with tracing.sampled_root():
+                return self._sdk_span(tracing.tracer, scope, Context(), handler)
         parent: Context = propagate.extract(headers, getter=_GETTER)
+        return self._sdk_span(tracing.tracer, scope, parent, handler)
+
+    def _sdk_span(
+        self, tracer: Tracer, scope: dict[str, Any], parent: Context, handler: str | None
+    ) -> Span:
         method = str(scope["method"])
         attributes: dict[str, str] = {
             "http.request.method": method,
@@ -116,7 +145,7 @@ class EdgeTelemetry:
         if isinstance(client, tuple | list) and client:
             attributes["client.address"] = str(client[0])
         name = f"{method} {handler or UNMATCHED}"
-        return self.tracer.start_span(name, parent, SpanKind.SERVER, attributes)
+        return tracer.start_span(name, parent, SpanKind.SERVER, attributes)
 
     def end(
         self,
