@@ -52,3 +52,8 @@ lock: ## Refresh uv.lock after editing pyproject.toml
 .PHONY: clean
 clean: ## Remove the environment, caches and ./var
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache var dist
+
+.PHONY: bench-observability
+bench-observability: $(VENV_STAMP) ## What logs, metrics and traces cost on GET /v1/users/{id}
+	$(RUN) python bench/observability_edge_cost.py
+	$(RUN) python bench/observability_cost.py --seconds 5 --rounds 5

@@ -71,7 +71,14 @@ def user_and_token(service: RunningService) -> tuple[str, str]:
         return created.json()["id"], token.json()["access_token"]
 
 
-def wrk(url: str, token: str, seconds: int, connections: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, token: str, seconds: int, connections: int) -> tuple[float, int]:
+    """Requests per second, and the number of requests served."""
     command = [
         shutil.which("taskset") or "/usr/bin/taskset", "-c", "0",
         shutil.which("wrk") or "/usr/bin/wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
@@ -86,7 +93,10 @@ def wrk(url: str, token: str, seconds: int, connections: int) -> float:
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non_2xx:
         raise RuntimeError(f"{url} answered {non_2xx.group(1)} errors")
-    return float(found.group(1))
+    served = re.search(r"(\d+) requests in", output)
+    if served is None:
+        raise RuntimeError(output)
+    return float(found.group(1)), int(served.group(1))
 
 
 def main() -> None:
@@ -111,26 +121,39 @@ def main() -> None:
             },
         }
         urls: dict[str, tuple[str, str]] = {}
+        pids: dict[str, int] = {}
         for variable in [name for name in os.environ if name.startswith("OTEL_")]:
             del os.environ[variable]  # the builds differ only by what is set below
         for name, env in builds.items():
             service = stack.enter_context(running_service(var / name, env=env))
             os.sched_setaffinity(service.process.pid, {1})
+            pids[name] = service.process.pid
             user_id, token = user_and_token(service)
             urls[name] = (f"{service.base_url}/v1/users/{user_id}", token)
         for url, token in urls.values():  # warm-up
             wrk(url, token, 2, args.connections)
         results: dict[str, list[float]] = {name: [] for name in builds}
+        cpu: dict[str, list[float]] = {name: [] for name in builds}
         for round_ in range(args.rounds):
             # Alternate which goes first, so a drift in the machine's load favours neither.
             order = list(urls) if round_ % 2 == 0 else list(reversed(urls))
             for name in order:
                 url, token = urls[name]
-                results[name].append(wrk(url, token, args.seconds, args.connections))
+                before = cpu_seconds(pids[name])
+                rate, served = wrk(url, token, args.seconds, args.connections)
+                results[name].append(rate)
+                cpu[name].append((cpu_seconds(pids[name]) - before) / served * 1e6)
     medians = {name: statistics.median(values) for name, values in results.items()}
     for name, values in results.items():
         runs = ", ".join(f"{v:.0f}" for v in values)
         print(f"{name:>3}: median {medians[name]:8.0f} req/s  ({runs})")  # noqa: T201
+    # CPU per request of the server process: what the stack costs, little moved by other load.
+    cpu_medians = {name: statistics.median(values) for name, values in cpu.items()}
+    for name, values in cpu.items():
+        runs = ", ".join(f"{v:.0f}" for v in values)
+        print(f"{name:>3}: median {cpu_medians[name]:8.1f} CPU us/request  ({runs})")  # noqa: T201
+    ratio = cpu_medians["off"] / cpu_medians["on"]
+    print(f"throughput ratio implied by CPU per request (off/on): {ratio:.3f}")  # noqa: T201
     ratios = [on / off for on, off in zip(results["on"], results["off"], strict=True)]
     print(f"on/off: ratio of medians {medians['on'] / medians['off']:.3f}, ", end="")  # noqa: T201
     print(f"median of per-round ratios {statistics.median(ratios):.3f}")  # noqa: T201
