@@ -2,7 +2,6 @@
 
 import io
 import json
-import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,8 @@ from order_service.adapters.http.app import HttpApp
 from order_service.adapters.migrations import migrate
 from order_service.bootstrap import build_http_app
 from order_service.platform.config import Settings
-from order_service.platform.logging import configure_logging
 from tests.asgi import AsgiResponse, request, started
+from tests.log_capture import captured_logs, logged
 
 FAST_ARGON2: dict[str, Any] = {
     "argon2_time_cost": 1,
@@ -26,14 +25,8 @@ JSON = [(b"content-type", b"application/json")]
 
 @pytest.fixture
 def log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    configure_logging("INFO", stream=stream)
-    try:
+    with captured_logs() as stream:
         yield stream
-    finally:
-        root.handlers[:], root.level = saved
 
 
 async def call(
@@ -45,7 +38,7 @@ async def call(
 
 
 def access_lines(stream: io.StringIO) -> list[dict[str, Any]]:
-    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    entries = logged(stream)
     return [entry for entry in entries if entry["logger"] == "order_service.access"]
 
 

@@ -4,7 +4,6 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -13,26 +12,16 @@ from order_service.platform.logging import (
     REDACTED,
     ConsoleFormatter,
     JsonFormatter,
-    configure_logging,
     redact,
     request_id,
 )
+from tests.log_capture import captured_logs, logged
 
 
 @pytest.fixture
 def lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    configure_logging("INFO", stream=stream)
-    try:
+    with captured_logs() as stream:
         yield stream
-    finally:
-        root.handlers[:], root.level = saved
-
-
-def logged(stream: io.StringIO) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 def test_a_line_is_one_json_object_with_the_standard_fields_and_the_events_own(
