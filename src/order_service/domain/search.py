@@ -20,6 +20,7 @@ DEFAULT_LIMIT = 20
 MAX_TERM_LENGTH = 64
 
 # Letters and digits only: underscores and punctuation split terms, as both stores' tokenizers do.
+# Terms are lower()ed, not casefold()ed: the tokenizers lower-case, and casefold turns ß into ss.
 _TERM = re.compile(r"[^\W_]+")
 
 
@@ -58,7 +59,7 @@ def parse_query(raw: str) -> SearchQuery:
         raise InvalidInput("q", "the query must not be empty")
     if len(text) > MAX_QUERY_LENGTH:
         raise InvalidInput("q", f"the query must be at most {MAX_QUERY_LENGTH} characters")
-    terms = tuple(dict.fromkeys(term.casefold()[:MAX_TERM_LENGTH] for term in _TERM.findall(text)))
+    terms = tuple(dict.fromkeys(term.lower()[:MAX_TERM_LENGTH] for term in _TERM.findall(text)))
     if not terms:
         raise InvalidInput("q", "the query must contain at least one letter or digit")
     if len(terms) > MAX_TERMS:

@@ -12,13 +12,21 @@ from order_service.application.deadline import remaining
 from order_service.domain.search import IndexName, SearchDocument, SearchHit, SearchQuery
 
 # ts_rank's normalisation 32 maps rank to rank/(rank+1), in [0, 1) like the SQLite adapter's.
-# Word similarity catches a misspelt word ("lovelase"); it is weighed below a real match.
+# Every term must match, as a prefix of a lexeme or (for typos: "lovelase") by trigram word
+# similarity to the title. The first condition lets the planner use both GIN indexes; the
+# NOT EXISTS then checks each term on those candidates only. A typo match weighs half.
 _SEARCH = """
 SELECT d.id, d.title,
        greatest(ts_rank(d.document, q.query, 32), public.word_similarity($3, d.title) * 0.5)
            AS score
 FROM search_documents AS d, to_tsquery('simple', $2) AS q(query)
-WHERE d.kind = $1 AND (d.document @@ q.query OR $3 OPERATOR(public.<%) d.title)
+WHERE d.kind = $1
+  AND (d.document @@ q.query OR $3 OPERATOR(public.<%) d.title)
+  AND NOT EXISTS (
+      SELECT 1 FROM unnest($5::text[]) AS t(term)
+      WHERE NOT (d.document @@ to_tsquery('simple', quote_literal(t.term) || ':*')
+                 OR t.term OPERATOR(public.<%) d.title)
+  )
 ORDER BY score DESC, d.id
 LIMIT $4
 """
@@ -53,6 +61,7 @@ class PostgresSearchIndex:
                 tsquery_text(query),
                 " ".join(query.terms),
                 limit,
+                list(query.terms),
                 timeout=remaining(self._timeout),
             )
         return [
