@@ -31,7 +31,7 @@ ORDER = uuid.UUID("00000000-0000-7000-8000-0000000000c1")
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> None | Path | PostgresSchema:
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | PostgresSchema | None:
     """Where the backend lives, migrated here because migrate() cannot run inside the loop."""
     if request.param == "memory":
         return None
@@ -42,7 +42,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> None | Path | Post
 
 
 @pytest.fixture
-async def backend(target: None | Path | PostgresSchema) -> AsyncIterator[SearchBackend]:
+async def backend(target: Path | PostgresSchema | None) -> AsyncIterator[SearchBackend]:
     if target is None:
         async with memory_backend() as store:
             yield store
@@ -132,19 +132,17 @@ async def test_remove_takes_a_document_out_and_tolerates_unknown_ids(
 HOSTILE_QUERIES = [
     '"ada" OR 1=1; DROP TABLE search_documents; --',
     "' OR ''='",
-    'title:ada* NEAR(ada lovelace) ^ada',
+    "title:ada* NEAR(ada lovelace) ^ada",
     "ada & !lovelace | grace <-> hopper:* ada:A",
     "%_ \\ \x00 ada",
-    "ρσ 漢字 ada",
+    "Zürich 漢字 ada",
     "1e308 0x7f -1",
     "robert'); DELETE FROM products; --",
 ]
 
 
 @pytest.mark.parametrize("text", HOSTILE_QUERIES)
-async def test_hostile_queries_are_plain_text_searches(
-    backend: SearchBackend, text: str
-) -> None:
+async def test_hostile_queries_are_plain_text_searches(backend: SearchBackend, text: str) -> None:
     await seed(backend)
     for index in IndexName:
         await ids(backend, index, text)

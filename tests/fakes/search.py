@@ -68,7 +68,7 @@ class HangingSearchIndex:
         self.started = asyncio.Event()
         self.cancelled = asyncio.Event()
 
-    async def search(self, query: SearchQuery, limit: int) -> Sequence[SearchHit]:
+    async def search(self, query: SearchQuery, limit: int) -> Sequence[SearchHit]:  # noqa: ARG002 - the port's signature
         self.started.set()
         try:
             await asyncio.Future()  # never resolved
@@ -84,7 +84,7 @@ class FailingSearchIndex:
     def __init__(self, *, wait_for: asyncio.Event | None = None) -> None:
         self.release = wait_for
 
-    async def search(self, query: SearchQuery, limit: int) -> Sequence[SearchHit]:
+    async def search(self, query: SearchQuery, limit: int) -> Sequence[SearchHit]:  # noqa: ARG002 - the port's signature
         if self.release is not None:
             await self.release.wait()
         raise ConnectionResetError("index went away")
@@ -128,4 +128,3 @@ class InMemoryProductRepository:
         if product.sku in self.products:
             raise ProductAlreadyExists
         self.products[product.sku] = product
-

@@ -68,9 +68,9 @@ def parse_query(raw: str) -> SearchQuery:
 
 
 def parse_indices(raw: str | None) -> tuple[IndexName, ...]:
-    """Comma-separated index names; empty means every index. Unknown names are InvalidInput."""
+    """Comma-separated index names; none (empty) means every index served. Unknown: InvalidInput."""
     if raw is None or not raw.strip():
-        return tuple(IndexName)
+        return ()
     names: dict[IndexName, None] = {}
     for part in raw.split(","):
         name = part.strip().lower()
