@@ -2,6 +2,7 @@
 up cancels its search on the database server."""
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import asyncpg
@@ -89,3 +90,26 @@ async def test_a_client_that_hangs_up_cancels_its_search_on_the_server(
             await observer.close()
             await locker.close()
     assert "client disconnected" in service.logs()
+
+
+def test_reindex_rebuilds_the_documents_of_users_and_products(tmp_path: Path) -> None:
+    env = service_env(tmp_path)
+    with running_service(tmp_path) as service, httpx.Client(base_url=service.base_url) as client:
+        admin = admin_headers(client, env)
+        product = {"sku": "TEA-1", "name": "Oolong", "price_cents": 500}
+        assert client.post("/v1/products", json=product, headers=admin).status_code == 201
+    # Lose the index, as a failed best-effort write would, then repair it.
+    database = tmp_path / "order-service.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("DELETE FROM search_documents")
+
+    assert run_cli("reindex", env=env).strip() == "2 search documents rebuilt"
+
+    with (
+        running_service(tmp_path, migrate=False) as service,
+        httpx.Client(base_url=service.base_url) as client,
+    ):
+        answer = client.get("/v1/search", params={"q": "oolong"}, headers=admin)
+        assert [hit["id"] for hit in answer.json()["hits"]] == ["TEA-1"]
+        answer = client.get("/v1/search", params={"q": "ops"}, headers=admin)
+        assert [hit["index"] for hit in answer.json()["hits"]] == ["users"]

@@ -1,7 +1,9 @@
 """GET /v1/search through the ASGI app: statuses, bad input, deadlines, client disconnects."""
 
 import asyncio
+import gc
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -230,30 +232,43 @@ async def test_outcomes_and_latencies_are_counted_per_index(store: InMemorySearc
     assert registry.get_sample_value("search_index_duration_seconds_bucket", bucket) == 0
 
 
-async def test_many_concurrent_searches_leave_no_task_behind(store: InMemorySearchStore) -> None:
+async def test_many_concurrent_searches_grow_neither_tasks_nor_memory(
+    store: InMemorySearchStore,
+) -> None:
     app = search_app(
         {USERS: store.index(USERS), ORDERS: HangingSearchIndex(), PRODUCTS: store.index(PRODUCTS)},
         indexer=store,
         registry=CollectorRegistry(),
         index_timeout=0.02,
     )
-    async with lifespan(app):
-        before = other_tasks()
-        peak = 0
-        for _ in range(5):
-            async with asyncio.TaskGroup() as group:
-                requests = [
-                    group.create_task(
-                        call(app, "GET", "/v1/search", query="q=ada", headers=AS_ADMIN)
-                    )
-                    for _ in range(200)
-                ]
-                await asyncio.sleep(0)  # let them start, to see them in flight
-                peak = max(peak, len(other_tasks()))
-            assert all(request.result().status == 200 for request in requests)
-            assert other_tasks() == before
+    rounds, per_round = 6, 200
+    retained: list[int] = []
+    tracemalloc.start()
+    try:
+        async with lifespan(app):
+            before = other_tasks()
+            peak = 0
+            for _ in range(rounds):
+                async with asyncio.TaskGroup() as group:
+                    requests = [
+                        group.create_task(
+                            call(app, "GET", "/v1/search", query="q=ada", headers=AS_ADMIN)
+                        )
+                        for _ in range(per_round)
+                    ]
+                    await asyncio.sleep(0)  # let them start, to count them in flight
+                    peak = max(peak, len(other_tasks()))
+                assert all(request.result().status == 200 for request in requests)
+                assert other_tasks() == before
+                del requests
+                gc.collect()
+                retained.append(tracemalloc.get_traced_memory()[0])
+    finally:
+        tracemalloc.stop()
     # Each in-flight request owns its handler, a disconnect watcher and one task per index.
-    assert peak <= len(before) + 200 * 6
+    assert peak <= len(before) + per_round * 6
+    # After the first round has warmed caches, later rounds retain (almost) nothing more.
+    assert retained[-1] - retained[1] < 512 * 1024, retained
 
 
 async def test_a_product_added_by_an_admin_is_readable_by_anyone_and_searchable(
