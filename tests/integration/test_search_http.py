@@ -7,9 +7,11 @@ import tracemalloc
 from collections.abc import AsyncIterator
 
 import pytest
+from openapi_spec_validator import validate
 from prometheus_client import CollectorRegistry
 
 from order_service.adapters.http.app import HttpApp
+from order_service.adapters.http.openapi import openapi_document
 from order_service.domain.search import IndexName, SearchDocument
 from tests.asgi import body_then_disconnect_when, call, lifespan
 from tests.fakes.search import (
@@ -324,3 +326,16 @@ async def test_a_duplicate_sku_is_a_conflict_and_a_missing_one_is_not_found(app:
     assert (await call(app, "POST", "/v1/products", headers=json, body=body)).status == 409
     assert (await call(app, "GET", "/v1/products/X-2")).status == 404
     assert (await call(app, "GET", "/v1/products/%20bad%20sku")).status == 404
+
+
+async def test_the_openapi_document_describes_search_and_products(app: HttpApp) -> None:
+    document = openapi_document(app.router.routes, title="t", version="1")
+    validate(document)
+    search = document["paths"]["/v1/search"]["get"]
+    assert [(p["name"], p["in"], p["required"]) for p in search["parameters"]] == [
+        ("q", "query", True),
+        ("indices", "query", False),
+        ("limit", "query", False),
+        ("mode", "query", False),
+    ]
+    assert set(document["paths"]) >= {"/v1/products", "/v1/products/{sku}"}

@@ -108,6 +108,16 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
+class QueryParameter:
+    """A query-string parameter, for the OpenAPI document; the handler parses it."""
+
+    name: str
+    description: str
+    schema: Mapping[str, object]
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One operation; the same declaration drives dispatch, validation and the OpenAPI document."""
 
@@ -126,6 +136,7 @@ class Route:
     # Reads only: cancel the handler when the client disconnects (writes should finish instead).
     cancel_on_disconnect: bool = False
     content_type: str = "application/json"
+    query: tuple[QueryParameter, ...] = ()
 
     @property
     def path_params(self) -> list[str]:

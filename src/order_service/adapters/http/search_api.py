@@ -2,18 +2,50 @@
 
 import msgspec
 
-from order_service.adapters.http.app import Request, Response, Route, json_response
+from order_service.adapters.http.app import (
+    QueryParameter,
+    Request,
+    Response,
+    Route,
+    json_response,
+)
 from order_service.adapters.http.problems import HttpProblem
 from order_service.application.search import SearchEverywhere
 from order_service.domain.errors import InvalidInput
 from order_service.domain.search import (
     DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_QUERY_LENGTH,
+    IndexName,
     SearchMode,
     SearchResults,
     parse_indices,
 )
 
-_KNOWN_PARAMETERS = frozenset({"q", "indices", "limit", "mode"})
+_PARAMETERS = (
+    QueryParameter(
+        "q",
+        "Words to find; every word must match, as a prefix.",
+        {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_LENGTH},
+        required=True,
+    ),
+    QueryParameter(
+        "indices",
+        "Comma-separated indices to ask; all when absent.",
+        {"type": "string", "examples": [",".join(IndexName)]},
+    ),
+    QueryParameter(
+        "limit",
+        "How many hits to return, merged across indices.",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    ),
+    QueryParameter(
+        "mode",
+        "partial: a failed index is reported beside the others' hits; strict: it fails all.",
+        {"type": "string", "enum": list(SearchMode), "default": SearchMode.PARTIAL.value},
+    ),
+)
+_KNOWN_PARAMETERS = frozenset(parameter.name for parameter in _PARAMETERS)
 
 
 class SearchHitOut(msgspec.Struct):
@@ -108,14 +140,13 @@ def search_routes(search: SearchEverywhere, *, timeout: float) -> list[Route]:
             "/v1/search",
             search_everywhere,
             "searchEverywhere",
-            "Search the users, orders and products indices at once (admins only). Query: "
-            "q (1-200 characters), indices (comma-separated; default all), limit (1-100; "
-            "default 20), mode (partial, the default, or strict)",
+            "Search the users, orders and products indices at once (admins only)",
             "search",
             responses={200: SearchOut},
             problems=(400, 401, 403, 422, 503, 504),
             authenticated=True,
             timeout=timeout,
             cancel_on_disconnect=True,
+            query=_PARAMETERS,
         )
     ]
