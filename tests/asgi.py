@@ -49,17 +49,7 @@ class Answer:
 
 def body_then_wait_forever(body: bytes = b"") -> Receive:
     """The request body, then nothing: the client stays connected."""
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Future()  # the connection stays open until the request is cancelled
-        raise AssertionError("unreachable")
-
-    return receive
+    return body_then_disconnect_when(asyncio.Event(), body)  # an event nobody sets
 
 
 def body_then_disconnect_when(event: asyncio.Event, body: bytes = b"") -> Receive:

@@ -1,7 +1,8 @@
 """An HttpApp serving the search and product routes over fakes, with a token verifier stub."""
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -22,6 +23,7 @@ from order_service.application.search import SearchEverywhere, SearchIndex, Sear
 from order_service.domain.errors import Unauthenticated
 from order_service.domain.search import IndexName
 from order_service.domain.users import Role
+from tests.asgi import Answer, body_then_disconnect_when, call
 from tests.fakes.search import InMemoryProductRepository
 from tests.fakes.users import FakeClock, FakePasswordHasher, InMemoryUserRepository
 
@@ -88,3 +90,23 @@ def search_app(
         max_body_bytes=65536, max_concurrent_requests=10_000, default_timeout=10, max_timeout=60
     )
     return HttpApp(wire=wire, limits=limits)
+
+
+async def search_and_hang_up(app: HttpApp, *, once: Callable[[], Awaitable[None]]) -> Answer:
+    """An admin's search whose client disconnects as soon as `once()` returns."""
+    hang_up = asyncio.Event()
+
+    async def signal() -> None:
+        await once()
+        hang_up.set()
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(signal())
+        return await call(
+            app,
+            "GET",
+            "/v1/search",
+            query="q=ada",
+            headers=AS_ADMIN,
+            receive=body_then_disconnect_when(hang_up),
+        )

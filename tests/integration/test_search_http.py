@@ -13,13 +13,14 @@ from prometheus_client import CollectorRegistry
 from order_service.adapters.http.app import HttpApp
 from order_service.adapters.http.openapi import openapi_document
 from order_service.domain.search import IndexName, SearchDocument
-from tests.asgi import body_then_disconnect_when, call, lifespan
+from tests.asgi import call, lifespan
 from tests.fakes.search import (
     FailingSearchIndex,
     HangingSearchIndex,
     InMemorySearchStore,
 )
-from tests.integration.search_app import AS_ADMIN, AS_CUSTOMER, search_app
+from tests.integration.search_app import AS_ADMIN, AS_CUSTOMER, search_and_hang_up, search_app
+from tests.tasks import other_tasks
 
 USERS, ORDERS, PRODUCTS = IndexName.USERS, IndexName.ORDERS, IndexName.PRODUCTS
 
@@ -42,11 +43,6 @@ async def app(store: InMemorySearchStore) -> AsyncIterator[HttpApp]:
     )
     async with lifespan(app):
         yield app
-
-
-def other_tasks() -> set[asyncio.Task[object]]:
-    current = asyncio.current_task()
-    return {task for task in asyncio.all_tasks() if task is not current}
 
 
 async def test_an_admin_searches_every_index(app: HttpApp) -> None:
@@ -181,25 +177,14 @@ async def test_a_client_disconnect_cancels_every_index_query(store: InMemorySear
     hung = {name: HangingSearchIndex() for name in IndexName}
     registry = CollectorRegistry()
     app = search_app(dict(hung), indexer=store, registry=registry)
-    all_started = asyncio.Event()
 
-    async def when_all_started() -> None:
+    async def all_started() -> None:
         for index in hung.values():
             await index.started.wait()
-        all_started.set()
 
     async with lifespan(app):
         before = other_tasks()
-        async with asyncio.TaskGroup() as group:
-            group.create_task(when_all_started())
-            answer = await call(
-                app,
-                "GET",
-                "/v1/search",
-                query="q=ada",
-                headers=AS_ADMIN,
-                receive=body_then_disconnect_when(all_started),
-            )
+        answer = await search_and_hang_up(app, once=all_started)
         assert other_tasks() == before
 
     assert answer.messages == []  # nobody to answer

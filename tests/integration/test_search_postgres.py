@@ -21,12 +21,13 @@ from order_service.domain.search import (
     SearchMode,
     SearchQuery,
 )
-from tests.asgi import body_then_disconnect_when, call, lifespan
+from tests.asgi import call, lifespan
 from tests.conftest import PostgresSchema
 from tests.contract.search_backends import SearchBackend, postgres_backend
 from tests.fakes.search import FailingSearchIndex, RecordingObserver
-from tests.integration.search_app import ADMIN, AS_ADMIN, search_app
+from tests.integration.search_app import ADMIN, AS_ADMIN, search_and_hang_up, search_app
 from tests.search_activity import wait_for_waiting_searches, waiting_searches
+from tests.tasks import other_tasks
 
 pytestmark = pytest.mark.postgres
 
@@ -64,11 +65,6 @@ async def locked(postgres_schema: PostgresSchema) -> AsyncIterator[asyncpg.Conne
         await transaction.rollback()
     finally:
         await connection.close()
-
-
-def other_tasks() -> set[asyncio.Task[object]]:
-    current = asyncio.current_task()
-    return {task for task in asyncio.all_tasks() if task is not current}
 
 
 def assert_pool_idle(pool: asyncpg.Pool | None) -> None:
@@ -122,24 +118,13 @@ async def test_a_client_disconnect_cancels_the_queries_on_the_server(
         indexer=backend.indexer,
         registry=CollectorRegistry(),
     )
-    all_waiting = asyncio.Event()
 
-    async def when_all_wait_on_the_lock() -> None:
+    async def all_wait_on_the_lock() -> None:
         await wait_for_waiting_searches(locked, 3)
-        all_waiting.set()
 
     async with lifespan(app):
         before = other_tasks()
-        async with asyncio.TaskGroup() as group:
-            group.create_task(when_all_wait_on_the_lock())
-            answer = await call(
-                app,
-                "GET",
-                "/v1/search",
-                query="q=ada",
-                headers=AS_ADMIN,
-                receive=body_then_disconnect_when(all_waiting),
-            )
+        answer = await search_and_hang_up(app, once=all_wait_on_the_lock)
         assert other_tasks() == before
 
     assert answer.messages == []

@@ -23,6 +23,7 @@ from tests.fakes.search import (
     InMemorySearchStore,
     RecordingObserver,
 )
+from tests.tasks import other_tasks
 
 ADMIN = Principal(subject=uuid.uuid4(), roles=frozenset({Role.ADMIN, Role.CUSTOMER}))
 CUSTOMER = Principal(subject=uuid.uuid4(), roles=frozenset({Role.CUSTOMER}))
@@ -48,11 +49,6 @@ def search_with(
         observer=observer or RecordingObserver(),
         reserve=0.01,
     )
-
-
-def other_tasks() -> set[asyncio.Task[object]]:
-    current = asyncio.current_task()
-    return {task for task in asyncio.all_tasks() if task is not current}
 
 
 async def test_an_admin_gets_hits_of_every_index_merged_best_first() -> None:
