@@ -91,27 +91,29 @@ async def test_a_customer_gets_403(app: HttpApp) -> None:
     assert answer.status == 403
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "q=",
-        "q=" + "x" * 5000,
-        "q=%21%21%21",
-        "q=%22%27%60",
-        "q=ada%20OR%201%3D1%3B%20DROP%20TABLE%20users%3B--",
-        "q=NEAR(ada%20b)%20title%3Aa*%20%5Eada",
-        "q=ada%3A*%20%26%20!b%20%7C%20c%20%3C-%3E%20d",
-        "q=ada&indices=users,nope",
-        "q=ada&limit=abc",
-        "q=%00",
-    ],
-)
-async def test_bad_queries_never_answer_500(app: HttpApp, query: str) -> None:
+BAD_QUERIES = [
+    "q=",
+    "q=" + "x" * 5000,
+    "q=%21%21%21",
+    "q=%22%27%60",
+    "q=ada%20OR%201%3D1%3B%20DROP%20TABLE%20users%3B--",
+    "q=NEAR(ada%20b)%20title%3Aa*%20%5Eada",
+    "q=ada%3A*%20%26%20!b%20%7C%20c%20%3C-%3E%20d",
+    "q=ada&indices=users,nope",
+    "q=ada&limit=abc",
+    "q=%00",
+]
+
+
+async def test_bad_queries_never_answer_500(app: HttpApp) -> None:
     admin = await token(app, ADMIN_EMAIL, ADMIN_PASSWORD)
-    answer = await call(app, "GET", "/v1/search", query=query, headers=admin)
-    assert answer.status is not None
-    assert answer.status in {200, 400, 422}, answer.body
-    if answer.status == 200:
-        assert answer.json()["partial"] is False
-    else:
-        assert answer.content_type == b"application/problem+json"
+    statuses = set()
+    for query in BAD_QUERIES:
+        answer = await call(app, "GET", "/v1/search", query=query, headers=admin)
+        assert answer.status in {200, 400, 422}, (query, answer.body)
+        statuses.add(answer.status)
+        if answer.status == 200:
+            assert answer.json()["partial"] is False, query
+        else:
+            assert answer.content_type == b"application/problem+json", query
+    assert statuses == {200, 422}
