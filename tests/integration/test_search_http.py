@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from order_service.adapters.http.app import HttpApp
 from order_service.adapters.http.openapi import openapi_document
 from order_service.domain.search import IndexName, SearchDocument
-from tests.asgi import call, lifespan
+from tests.asgi import call, started
 from tests.fakes.search import (
     FailingSearchIndex,
     HangingSearchIndex,
@@ -41,7 +41,7 @@ async def app(store: InMemorySearchStore) -> AsyncIterator[HttpApp]:
         indexer=store,
         registry=CollectorRegistry(),
     )
-    async with lifespan(app):
+    async with started(app):
         yield app
 
 
@@ -134,9 +134,9 @@ async def test_a_hung_index_returns_partial_results_within_the_request_timeout(
         registry=CollectorRegistry(),
     )
     timeout = 0.3
-    async with lifespan(app):
+    async with started(app):
         before = other_tasks()
-        started = time.monotonic()
+        began = time.monotonic()
         answer = await call(
             app,
             "GET",
@@ -144,7 +144,7 @@ async def test_a_hung_index_returns_partial_results_within_the_request_timeout(
             query="q=ada",
             headers={**AS_ADMIN, "x-request-timeout": str(timeout)},
         )
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - began
         assert other_tasks() == before
 
     assert answer.status == 200
@@ -164,7 +164,7 @@ async def test_strict_mode_answers_503_when_an_index_fails(store: InMemorySearch
         indexer=store,
         registry=CollectorRegistry(),
     )
-    async with lifespan(app):
+    async with started(app):
         answer = await call(app, "GET", "/v1/search", query="q=ada&mode=strict", headers=AS_ADMIN)
 
     assert answer.status == 503
@@ -182,7 +182,7 @@ async def test_a_client_disconnect_cancels_every_index_query(store: InMemorySear
         for index in hung.values():
             await index.started.wait()
 
-    async with lifespan(app):
+    async with started(app):
         before = other_tasks()
         answer = await search_and_hang_up(app, once=all_started)
         assert other_tasks() == before
@@ -204,7 +204,7 @@ async def test_outcomes_and_latencies_are_counted_per_index(store: InMemorySearc
         registry=registry,
         index_timeout=0.05,
     )
-    async with lifespan(app):
+    async with started(app):
         answer = await call(app, "GET", "/v1/search", query="q=ada", headers=AS_ADMIN)
     assert answer.status == 200
 
@@ -232,7 +232,7 @@ async def test_many_concurrent_searches_grow_neither_tasks_nor_memory(
     retained: list[int] = []
     tracemalloc.start()
     try:
-        async with lifespan(app):
+        async with started(app):
             before = other_tasks()
             peak = 0
             for _ in range(rounds):

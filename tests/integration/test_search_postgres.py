@@ -21,7 +21,7 @@ from order_service.domain.search import (
     SearchMode,
     SearchQuery,
 )
-from tests.asgi import call, lifespan
+from tests.asgi import call, started
 from tests.conftest import PostgresSchema
 from tests.contract.search_backends import SearchBackend, postgres_backend
 from tests.fakes.search import FailingSearchIndex, RecordingObserver
@@ -122,7 +122,7 @@ async def test_a_client_disconnect_cancels_the_queries_on_the_server(
     async def all_wait_on_the_lock() -> None:
         await wait_for_waiting_searches(locked, 3)
 
-    async with lifespan(app):
+    async with started(app):
         before = other_tasks()
         answer = await search_and_hang_up(app, once=all_wait_on_the_lock)
         assert other_tasks() == before
@@ -146,7 +146,7 @@ async def test_bad_queries_are_safe_on_postgres(backend: SearchBackend) -> None:
         "%E2%80%AE%E2%80%8B",
         "ada%20" + "x" * 190,
     ]
-    async with lifespan(app):
+    async with started(app):
         for text in hostile:
             answer = await call(app, "GET", "/v1/search", query=f"q={text}", headers=AS_ADMIN)
             assert answer.status in {200, 422}, (text, answer.body)

@@ -10,7 +10,7 @@ from order_service.adapters.http.app import HttpApp
 from order_service.adapters.migrations import migrate
 from order_service.bootstrap import build_http_app, wire
 from order_service.platform.config import Settings
-from tests.asgi import call, lifespan
+from tests.asgi import call, started
 from tests.conftest import PostgresSchema
 
 JSON = {"content-type": "application/json"}
@@ -39,7 +39,7 @@ async def app(settings: Settings) -> AsyncIterator[HttpApp]:
     async with wire(settings) as wiring:
         await wiring.accounts.create_admin(email=ADMIN_EMAIL, name="Root", password=ADMIN_PASSWORD)
     app = build_http_app(settings)
-    async with lifespan(app):
+    async with started(app):
         yield app
 
 
