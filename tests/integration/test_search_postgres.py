@@ -153,3 +153,28 @@ async def test_bad_queries_are_safe_on_postgres(backend: SearchBackend) -> None:
             if answer.status == 200:
                 assert answer.json()["partial"] is False, answer.body
     assert_pool_idle(backend.pool)
+
+
+async def test_many_concurrent_searches_share_a_small_pool_and_give_it_back(
+    backend: SearchBackend,
+) -> None:
+    search = SearchEverywhere(
+        indices={name: backend.index(name) for name in IndexName},
+        index_timeout=5.0,
+        observer=RecordingObserver(),
+    )
+    before = other_tasks()
+
+    async with asyncio.TaskGroup() as group:
+        searches = [
+            group.create_task(search.search(ADMIN, text="ada", limit=5)) for _ in range(100)
+        ]
+
+    # 300 index queries through 4 connections: they queue for the pool instead of failing.
+    outcomes = {status.outcome for task in searches for status in task.result().statuses}
+    assert outcomes == {IndexOutcome.OK}
+    assert all(task.result().hits[0].id == "u1" for task in searches)
+    assert other_tasks() == before
+    assert_pool_idle(backend.pool)
+    assert backend.pool is not None
+    assert backend.pool.get_size() <= 4
