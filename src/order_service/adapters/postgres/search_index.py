@@ -11,23 +11,40 @@ import asyncpg
 from order_service.application.deadline import remaining
 from order_service.domain.search import IndexName, SearchDocument, SearchHit, SearchQuery
 
-# ts_rank's normalisation 32 maps rank to rank/(rank+1), in [0, 1) like the SQLite adapter's.
-# Every term must match, as a prefix of a lexeme or (for typos: "lovelase") by trigram word
-# similarity to the title. The first condition lets the planner use both GIN indexes; the
-# NOT EXISTS then checks each term on those candidates only. A typo match weighs half.
+# ts_rank's normalisation 32 maps rank to rank/(rank+1), in [0, 1) like the SQLite adapter's;
+# a title close to the query (trigram word similarity) lifts the score to at most 0.5.
+# Every term must match as a prefix of a lexeme (`exact`). Only when that does not fill the
+# page are typos looked for (`fuzzy`): each term then matches exactly or by word similarity to
+# the title ("lovelase"). The one-time filter skips the trigram scan entirely otherwise, which
+# matters when many titles share trigrams. Both branches are GIN probes led by `kind`.
 _SEARCH = """
-SELECT d.id, d.title,
-       greatest(ts_rank(d.document, q.query, 32), public.word_similarity($3, d.title) * 0.5)
-           AS score
-FROM search_documents AS d, to_tsquery('simple', $2) AS q(query)
-WHERE d.kind = $1
-  AND (d.document @@ q.query OR $3 OPERATOR(public.<%) d.title)
-  AND NOT EXISTS (
-      SELECT 1 FROM unnest($5::text[]) AS t(term)
-      WHERE NOT (d.document @@ to_tsquery('simple', quote_literal(t.term) || ':*')
-                 OR t.term OPERATOR(public.<%) d.title)
-  )
-ORDER BY score DESC, d.id
+WITH q AS (SELECT to_tsquery('simple', $2) AS query),
+exact AS (
+    SELECT d.id, d.title,
+           greatest(ts_rank(d.document, q.query, 32), public.word_similarity($3, d.title) * 0.5)
+               AS score
+    FROM search_documents AS d, q
+    WHERE d.kind = $1 AND d.document @@ q.query
+    ORDER BY score DESC, d.id
+    LIMIT $4
+),
+fuzzy AS (
+    SELECT d.id, d.title, public.word_similarity($3, d.title) * 0.5 AS score
+    FROM search_documents AS d, q
+    WHERE (SELECT count(*) FROM exact) < $4
+      AND d.kind = $1
+      AND $3 OPERATOR(public.<%) d.title
+      AND NOT d.document @@ q.query
+      AND NOT EXISTS (
+          SELECT 1 FROM unnest($5::text[]) AS t(term)
+          WHERE NOT (d.document @@ to_tsquery('simple', quote_literal(t.term) || ':*')
+                     OR t.term OPERATOR(public.<%) d.title)
+      )
+)
+SELECT id, title, score FROM exact
+UNION ALL
+SELECT id, title, score FROM fuzzy
+ORDER BY score DESC, id
 LIMIT $4
 """
 _PUT = """
