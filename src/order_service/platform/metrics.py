@@ -27,7 +27,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -257,10 +257,26 @@ class Metrics:
 
     def _source(self) -> Any:  # noqa: ANN401 - prometheus_client's collectors are untyped
         if self.multiprocess_dir is None:
-            return self.registry
+            return _InProcess(self.registry)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
         return registry
+
+
+class _InProcess:
+    """Ours, plus what other code registered in the library's default registry (search's
+    metrics), less its own process collector, whose names ours replace."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        ours = list(self._registry.collect())
+        names = {metric.name for metric in ours}
+        yield from ours
+        for metric in REGISTRY.collect():
+            if metric.name not in names and not metric.name.startswith("process_"):
+                yield metric
 
 
 class _Scrape:

@@ -27,6 +27,7 @@ DEFAULT_SERVICE_NAME = "order-service"
 _RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
 # Set by the HTTP edge around the one start_span call whose root it has already sampled in.
 _sampled_by_edge: ContextVar[bool] = ContextVar("sampled_by_edge", default=False)
+_global_provider_set: list[bool] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,12 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
         sampler = EdgeFirstSampler(ParentBased(ratio) if parent_based else ratio)
     provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    # Also the process-wide provider, for code that asks the OpenTelemetry API for a tracer
+    # (search's per-index spans); the API accepts the first one set in a process and ignores
+    # the rest, which only happens when tests build several apps in one process.
+    if not _global_provider_set:
+        trace.set_tracer_provider(provider)
+        _global_provider_set.append(True)
     uninstrument = _instrument_drivers(provider)
     try:
         yield Tracing(provider.get_tracer("order_service", service_version), rate)
