@@ -13,12 +13,20 @@ import httpx
 import pytest
 
 from tests.conftest import unavailable
-from tests.service_process import RunningService, free_port, running_service
+from tests.service_process import (
+    RunningService,
+    free_port,
+    run_cli,
+    running_service,
+    service_env,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "order-service.json"
 JOB = "order-service"
+ADMIN = "root@example.com"
+PASSWORD = "correct horse battery staple"
 # Waiting on processes we do not control; bounded, and each wait ends as soon as it can.
 PATIENCE_SECONDS = 40.0
 
@@ -44,7 +52,11 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[RunningService, httpx.Client]]:
     if binary is None:
         unavailable("prometheus (Debian package prometheus)", FileNotFoundError("prometheus"))
     assert binary is not None
-    with running_service(tmp_path / "service") as service:
+    service_dir = tmp_path / "service"
+    env = service_env(service_dir)
+    run_cli("migrate", env=env)
+    run_cli("create-admin", "--email", ADMIN, "--password-stdin", env=env, stdin=PASSWORD + "\n")
+    with running_service(service_dir, migrate=False) as service:
         config = tmp_path / "prometheus.yml"
         target = service.base_url.removeprefix("http://")
         config.write_text(
@@ -103,11 +115,14 @@ def test_every_dashboard_and_rule_query_returns_data(
 ) -> None:
     service, api = prometheus
     with httpx.Client(base_url=service.base_url, timeout=10) as client:
+        issued = client.post("/v1/auth/token", json={"email": ADMIN, "password": PASSWORD})
+        admin = {"authorization": f"Bearer {issued.json()['access_token']}"}
 
         def traffic() -> None:
             for _ in range(10):
                 assert client.get("/openapi.json").status_code == 200
             assert client.get("/no/such/path").status_code == 404
+            assert client.get("/v1/search", params={"q": "root"}, headers=admin).status_code == 200
 
         traffic()
         # At least three scrapes, so every rate() has two points inside its window.
