@@ -9,9 +9,11 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from order_service.platform.logging import (
+    ACCESS_LOGGER,
     REDACTED,
     ConsoleFormatter,
     JsonFormatter,
+    RepeatSampler,
     redact,
     request_id,
 )
@@ -107,3 +109,28 @@ def test_a_terminal_gets_a_readable_line_with_the_same_fields() -> None:
     assert "svc: started" in console
     assert "port=8080" in console
     assert json.loads(JsonFormatter().format(record))["port"] == 8080
+
+
+def test_a_repeated_event_is_sampled_and_the_next_window_says_how_many_were_dropped() -> None:
+    sampler = RepeatSampler(burst=3, window=10.0)
+
+    def record(at: float, message: str = "cache miss for %s") -> logging.LogRecord:
+        entry = logging.LogRecord(
+            "order_service.cache", logging.WARNING, "", 0, message, ("k",), None
+        )
+        entry.created = at
+        return entry
+
+    first_window = [sampler.filter(record(100.0 + i)) for i in range(8)]
+    other_event = sampler.filter(record(101.0, "something else"))
+    next_window = record(111.0)
+    assert first_window == [True, True, True, False, False, False, False, False]
+    assert other_event is True
+    assert sampler.filter(next_window) is True
+    assert getattr(next_window, "suppressed", None) == 5
+
+
+def test_the_access_log_is_never_dropped_by_the_repeat_sampler() -> None:
+    sampler = RepeatSampler(burst=1, window=10.0)
+    line = logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, "http request", None, None)
+    assert [sampler.filter(line) for _ in range(5)] == [True] * 5

@@ -24,6 +24,7 @@ from opentelemetry import trace
 # The current request's id; set once at the HTTP edge, read by the formatter for every line.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
+ACCESS_LOGGER = "order_service.access"
 REDACTED = "[redacted]"
 # Field names whose values are secrets wherever they appear, nested ones included.
 _SECRET_KEYS = re.compile(
@@ -119,11 +120,47 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+class RepeatSampler(logging.Filter):
+    """Let through the first `burst` lines of one event per `window` seconds, then drop them.
+
+    An event is its logger and message template (not the formatted text), so a storm of the
+    same warning with different ids is one event. The first line after a window with drops
+    carries `suppressed`, the number dropped. The access log is sampled at the edge instead.
+    """
+
+    def __init__(self, *, burst: int = 20, window: float = 10.0, max_events: int = 10_000) -> None:
+        super().__init__()
+        self._burst = burst
+        self._window = window
+        self._max_events = max_events
+        self._seen: dict[tuple[str, object], list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == ACCESS_LOGGER:
+            return True
+        key = (record.name, record.msg)
+        seen = self._seen.get(key)
+        if seen is None:
+            if len(self._seen) >= self._max_events:
+                self._seen.clear()  # bounded memory; at worst a few extra lines get through
+            self._seen[key] = [record.created, 1.0]
+            return True
+        started, count = seen
+        if record.created - started >= self._window:
+            if count > self._burst:
+                record.suppressed = int(count - self._burst)
+            seen[0], seen[1] = record.created, 1.0
+            return True
+        seen[1] = count + 1
+        return count < self._burst
+
+
 def configure_logging(level: str, *, stream: TextIO | None = None) -> None:
     """Route every logger, ours and the libraries', through one handler on stdout."""
     out = stream or sys.stdout
     handler = logging.StreamHandler(out)
     handler.setFormatter(ConsoleFormatter() if out.isatty() else JsonFormatter())
+    handler.addFilter(RepeatSampler())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -30,12 +30,13 @@ from opentelemetry.trace import (
     Tracer,
 )
 
+from order_service.platform.logging import ACCESS_LOGGER
 from order_service.platform.logging import request_id as request_id_var
 from order_service.platform.metrics import Metrics
 from order_service.platform.tracing import Tracing
 
 UNMATCHED = "unmatched"  # the `handler` label and span name of every path no route knows
-_access = logging.getLogger("order_service.access")
+_access = logging.getLogger(ACCESS_LOGGER)
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:/+=@-]{1,128}$")
 _Headers = list[tuple[bytes, bytes]]
 
