@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import unavailable
+from tests.otlp_receiver import otlp_receiver
 from tests.service_process import (
     RunningService,
     free_port,
@@ -48,6 +50,7 @@ def recording_rules() -> list[str]:
 
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[tuple[RunningService, httpx.Client]]:
+    """Prometheus scraping the service, which traces every request (to a test receiver)."""
     binary = shutil.which("prometheus")
     if binary is None:
         unavailable("prometheus (Debian package prometheus)", FileNotFoundError("prometheus"))
@@ -56,7 +59,13 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[RunningService, httpx.Client]]:
     env = service_env(service_dir)
     run_cli("migrate", env=env)
     run_cli("create-admin", "--email", ADMIN, "--password-stdin", env=env, stdin=PASSWORD + "\n")
-    with running_service(service_dir, migrate=False) as service:
+    with ExitStack() as stack:
+        receiver = stack.enter_context(otlp_receiver())
+        traced = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_TRACES_SAMPLER": "always_on",
+        }
+        service = stack.enter_context(running_service(service_dir, env=traced, migrate=False))
         config = tmp_path / "prometheus.yml"
         target = service.base_url.removeprefix("http://")
         config.write_text(
@@ -148,3 +157,21 @@ def test_every_dashboard_and_rule_query_returns_data(
     assert {rule["health"] for rule in rules} == {"ok"}, [r for r in rules if r["health"] != "ok"]
     empty = [expr for expr in dashboard_queries() if not query(api, expr)]
     assert empty == []
+    # Prometheus read OpenMetrics with exemplars: the traced requests' ids on latency buckets.
+    wait_for(lambda: exemplars(api), "an exemplar on http_request_duration_seconds")
+    trace_ids = {e["labels"]["trace_id"] for series in exemplars(api) for e in series["exemplars"]}
+    assert all(len(trace_id) == 32 for trace_id in trace_ids)
+
+
+def exemplars(api: httpx.Client) -> list[dict[str, Any]]:
+    reply = api.get(
+        "/api/v1/query_exemplars",
+        params={
+            "query": 'http_request_duration_seconds_bucket{handler="/openapi.json"}',
+            "start": time.time() - 300,
+            "end": time.time() + 60,
+        },
+    ).json()
+    assert reply["status"] == "success", reply
+    found: list[dict[str, Any]] = reply["data"]
+    return found
