@@ -5,9 +5,13 @@ Every call is bounded by the request's remaining deadline.
 """
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import obstore
-from obstore.store import S3Config, S3Store
+from obstore.store import S3Store
+
+if TYPE_CHECKING:  # a typing-only name in obstore's stubs
+    from obstore.store import S3Config
 
 from order_service.application.deadline import remaining
 

@@ -63,12 +63,23 @@ class RenderRequest:
     quality: int
 
 
+def _looks_supported(data: bytes) -> bool:
+    """The file starts like a supported format, so a failure to open it means it is damaged."""
+    return (
+        data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a"))
+        or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+        or (data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis"))
+    )
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     # Pillow's own bomb check (twice its limit raises) stays as a second line of defence.
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         image = Image.open(io.BytesIO(data), formats=_PLUGINS)
     except UnidentifiedImageError:
+        if _looks_supported(data):
+            raise CodecRejection("corrupt", "the image header is truncated or malformed") from None
         names = ", ".join(f.value.upper() for f in _FORMATS.values())
         raise CodecRejection("unsupported", f"the bytes are not a {names} image") from None
     except Image.DecompressionBombError:
