@@ -4,8 +4,10 @@ import asyncio
 import uuid
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from order_service.adapters.images.blob_repository import BlobImageRepository
+from order_service.adapters.images.metrics import PrometheusImageMetrics
 from order_service.application.images import ByteBudgetCache, Images, LeaderCancelled, SingleFlight
 from order_service.application.ports import Principal
 from order_service.domain.images import (
@@ -189,3 +191,40 @@ async def test_followers_of_a_cancelled_leader_are_told_to_retry() -> None:
     with pytest.raises(asyncio.CancelledError):
         await leader
     assert flight.in_flight == 0
+
+
+async def test_single_flight_and_cache_layers_show_in_the_prometheus_metrics() -> None:
+    registry = CollectorRegistry()
+    blobs = InMemoryBlobStore()
+    codec = FakeImageCodec()
+    images = Images(
+        blobs=blobs,
+        repository=BlobImageRepository(blobs),
+        codec=codec,
+        cache=ByteBudgetCache(1 << 20),
+        limits=ThumbnailLimits(),
+        max_upload_bytes=1000,
+        quality=80,
+        metrics=PrometheusImageMetrics(registry),
+    )
+    image_id = (await images.upload(CALLER, b"IMG six")).info.id
+    codec.gate = asyncio.Event()
+    async with asyncio.TaskGroup() as group:
+        for _ in range(5):
+            group.create_task(images.thumbnail(image_id, SPEC))
+        async with codec.started:
+            await codec.started.wait_for(lambda: len(codec.rendered) == 1)
+        codec.gate.set()
+    await images.thumbnail(image_id, SPEC)
+    with pytest.raises(UnsupportedImage):
+        await images.upload(CALLER, b"not an image")
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert sample("image_render_shared_total") == 4
+    assert sample("image_cache_lookups_total", layer="memory", result="hit") == 1
+    assert sample("image_cache_lookups_total", layer="memory", result="miss") == 5
+    assert sample("image_cache_lookups_total", layer="blob", result="miss") == 1
+    assert sample("image_render_duration_seconds_count", format="jpeg", size_class="m") == 1
+    assert sample("image_uploads_rejected_total", reason="unsupported") == 1

@@ -81,6 +81,8 @@ class PoolImageCodec:
         self._max_seconds = max_render_seconds
         self._gauges = gauges or _NoGauges()
         self._admitted = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._outputs = pillow_codec.available_outputs()
         self._pool: ProcessPool | concurrent.futures.ThreadPoolExecutor
         if kind == "process":
@@ -107,6 +109,10 @@ class PoolImageCodec:
         """Renders admitted and not yet finished (running or queued)."""
         return self._admitted
 
+    async def wait_idle(self) -> None:
+        """Return once no render is admitted (the work itself stopped, not just its request)."""
+        await self._idle.wait()
+
     async def inspect(self, data: bytes) -> DecodedImage:
         fmt, width, height = await self._run(pillow_codec.inspect_image, data, self._max_pixels)
         return DecodedImage(format=ImageFormat(fmt), width=width, height=height)
@@ -127,6 +133,7 @@ class PoolImageCodec:
         timeout = remaining(self._max_seconds)
         future = self._submit(function, args, timeout)
         self._admitted += 1
+        self._idle.clear()
         self._report()
         # The slot is freed when the work really stops, not when the request gives up.
         loop = asyncio.get_running_loop()
@@ -158,6 +165,8 @@ class PoolImageCodec:
 
     def _release(self) -> None:
         self._admitted -= 1
+        if self._admitted == 0:
+            self._idle.set()
         self._report()
 
     def _report(self) -> None:
