@@ -94,6 +94,13 @@ def test_orientation_is_honoured_with_jpeg_shrink_on_load() -> None:
     assert image.size == (200, 100)
 
 
+def test_a_png_with_exif_orientation_is_verified_and_oriented() -> None:
+    exif = Image.Exif()
+    exif[samples.ORIENTATION] = 6
+    data = samples.encode(samples.marked(200, 100), "PNG", exif=exif.tobytes())
+    assert inspect_image(data, MAX_PIXELS) == ("png", 100, 200)
+
+
 def test_upload_inspection_reports_the_displayed_size() -> None:
     data = samples.with_orientation(samples.marked(200, 100), 8)
     assert inspect_image(data, MAX_PIXELS) == ("jpeg", 200, 100)

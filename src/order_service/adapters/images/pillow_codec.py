@@ -101,15 +101,18 @@ def inspect_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     """Check that the bytes are an intact image in a supported format: (format, width, height)."""
     image = _open(data, max_pixels)
     fmt = _FORMATS[image.format or ""]
-    width, height = _display_size(image)
     try:
+        if fmt is ImageFormat.PNG:
+            # Chunk CRCs and structure without inflating the pixels; it must come first.
+            image.verify()
+            image.close()
+            image = _open(data, max_pixels)
+        width, height = _display_size(image)
         if fmt is ImageFormat.JPEG:
             # Decoding at 1/8 scale still reads every entropy-coded byte: truncation shows.
             image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
             image.load()
-        elif fmt is ImageFormat.PNG:
-            image.verify()  # chunk CRCs and structure, without inflating the pixels
-        else:
+        elif fmt is not ImageFormat.PNG:
             image.load()
     except Image.DecompressionBombError:
         raise CodecRejection("bomb", "the image declares too many pixels") from None

@@ -152,6 +152,9 @@ class PoolImageCodec:
             raise RenderUnavailable("the render did not finish within the deadline", 1.0) from None
         except concurrent.futures.CancelledError:
             raise RenderUnavailable("the render was cancelled", 1.0) from None
+        except Exception:  # noqa: BLE001 - a codec bug answers a clean 500 problem, logged here
+            _log.exception("render worker raised", extra={"task": function.__name__})
+            raise RenderFailed("the image renderer failed on this image") from None
 
     def _submit(
         self, function: Callable[..., T], args: tuple[Any, ...], timeout: float
