@@ -209,21 +209,25 @@ def render_thumbnail(data: bytes, request: RenderRequest, max_pixels: int) -> by
 
 
 def _render(image: Image.Image, request: RenderRequest) -> bytes:
-    turned = _orientation(image) in (5, 6, 7, 8)
-    display = _display_size(image)
+    orientation = _orientation(image)
+    turned = orientation in (5, 6, 7, 8)
+    display = (image.height, image.width) if turned else image.size
     out_size, crop, whole = plan(display, (request.width, request.height), Fit(request.fit))
     if image.format == "JPEG":
         # Shrink-on-load: the decoder scales by 1/2, 1/4 or 1/8 while still covering `whole`.
         image.draft(image.mode, (whole[1], whole[0]) if turned else whole)
     image.seek(0)  # the first frame of an animation
     image.load()
-    image = ImageOps.exif_transpose(image)
+    if orientation != 1:
+        image = ImageOps.exif_transpose(image)
     image = _to_srgb(image)
     # The draft changed the pixel grid, not the geometry: map the crop onto decoded pixels.
     fx, fy = image.width / display[0], image.height / display[1]
     box = (crop[0] * fx, crop[1] * fy, crop[2] * fx, crop[3] * fy)
     if image.size != out_size or box != (0.0, 0.0, float(image.width), float(image.height)):
-        image = image.resize(out_size, Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+        # Pillow's bilinear is a convolution whose support grows with the ratio (antialiased);
+        # with reducing_gap a fast box reduce does the bulk. Twice LANCZOS's speed (ADR 0030).
+        image = image.resize(out_size, Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
     return _encode(image, ImageFormat(request.format), request.quality)
 
 
