@@ -143,8 +143,18 @@ def thumbor(files: Path, *, result_storage: bool) -> Iterator[str]:
     port = free_port()
     thumbor_bin = THUMBOR_VENV / "bin" / "thumbor"
     process = subprocess.Popen(
-        ["taskset", "-c", str(SERVER_CORE), str(thumbor_bin), "-p", str(port), "-c", str(config),
-         "-l", "warning"],
+        [
+            "taskset",
+            "-c",
+            str(SERVER_CORE),
+            str(thumbor_bin),
+            "-p",
+            str(port),
+            "-c",
+            str(config),
+            "-l",
+            "warning",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -184,8 +194,12 @@ def pin_tree(pid: int) -> None:
         for task in Path(f"/proc/{current}/task").iterdir():
             pids.extend(int(child) for child in (task / "children").read_text().split())
     for each in pids:
-        subprocess.run(["taskset", "-a", "-p", "-c", str(SERVER_CORE), str(each)],
-                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["taskset", "-a", "-p", "-c", str(SERVER_CORE), str(each)],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
 
 def wrk(url: str, *, seconds: int, headers: dict[str, str] | None = None) -> dict[str, float]:
@@ -206,9 +220,11 @@ def wrk(url: str, *, seconds: int, headers: dict[str, str] | None = None) -> dic
 
 def http_uncached_rate(urls: Iterator[str], seconds: float) -> float:
     with httpx.Client(timeout=60) as client:
+
         def one() -> None:
             answer = client.get(next(urls))
             answer.raise_for_status()
+
         return rate(one, seconds)
 
 
@@ -260,7 +276,8 @@ def main() -> None:
             ids = {}
             for name, data in photos.items():
                 answer = client.post(
-                    "/v1/images", content=data,
+                    "/v1/images",
+                    content=data,
                     headers={"authorization": f"Bearer {token}", "content-type": "image/jpeg"},
                 )
                 answer.raise_for_status()
@@ -283,7 +300,8 @@ def main() -> None:
                 me = client.get("/v1/users/me", headers={"authorization": f"Bearer {token}"})
                 cached["ours_thumbnail"] = wrk(base + warm, seconds=5)
                 cached["ours_get_user"] = wrk(
-                    f"{base}/v1/users/{me.json()['id']}", seconds=5,
+                    f"{base}/v1/users/{me.json()['id']}",
+                    seconds=5,
                     headers={"Authorization": f"Bearer {token}"},
                 )
     if not args.no_thumbor:
@@ -304,11 +322,15 @@ def main() -> None:
         print(f"{name:>10}  " + "  ".join(f"{k}={v:.2f}" for k, v in row.items()))
     print("\n# cached, 50 connections (wrk), requests/s and p99")
     for name, row in cached.items():
-        print(f"{name:>24}  rps={row['rps']:.0f}  p99={row['p99_ms']:.2f} ms  non2xx={row['non_2xx']:.0f}")
+        print(
+            f"{name:>24}  rps={row['rps']:.0f}  p99={row['p99_ms']:.2f} ms  non2xx={row['non_2xx']:.0f}"
+        )
     ours_rps = cached["ours_thumbnail"]["rps"]
     print(f"ours thumbnail / get user = {ours_rps / cached['ours_get_user']['rps']:.2f}")
     if "thumbor_result_storage" in cached:
-        print(f"ours thumbnail / thumbor cached = {ours_rps / cached['thumbor_result_storage']['rps']:.2f}")
+        print(
+            f"ours thumbnail / thumbor cached = {ours_rps / cached['thumbor_result_storage']['rps']:.2f}"
+        )
     results["http_uncached"] = http
     results["cached"] = cached
     if args.json:
