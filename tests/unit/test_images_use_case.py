@@ -8,7 +8,13 @@ from prometheus_client import CollectorRegistry
 
 from order_service.adapters.images.blob_repository import BlobImageRepository
 from order_service.adapters.images.metrics import PrometheusImageMetrics
-from order_service.application.images import ByteBudgetCache, Images, LeaderCancelled, SingleFlight
+from order_service.application.images import (
+    ByteBudgetCache,
+    ImageMetrics,
+    Images,
+    LeaderCancelled,
+    SingleFlight,
+)
 from order_service.application.ports import Principal
 from order_service.domain.images import (
     Fit,
@@ -48,22 +54,22 @@ class Recorder:
 
 
 def build(
-    blobs: InMemoryBlobStore | None = None, cache_bytes: int = 1 << 20
+    blobs: InMemoryBlobStore | None = None, metrics: ImageMetrics | None = None
 ) -> tuple[Images, InMemoryBlobStore, FakeImageCodec, Recorder]:
     blobs = blobs or InMemoryBlobStore()
     codec = FakeImageCodec()
-    metrics = Recorder()
+    recorder = Recorder()
     images = Images(
         blobs=blobs,
         repository=BlobImageRepository(blobs),
         codec=codec,
-        cache=ByteBudgetCache(cache_bytes),
+        cache=ByteBudgetCache(1 << 20),
         limits=ThumbnailLimits(),
         max_upload_bytes=1000,
         quality=80,
-        metrics=metrics,
+        metrics=metrics or recorder,
     )
-    return images, blobs, codec, metrics
+    return images, blobs, codec, recorder
 
 
 async def test_the_same_bytes_uploaded_twice_are_stored_once() -> None:
@@ -195,18 +201,7 @@ async def test_followers_of_a_cancelled_leader_are_told_to_retry() -> None:
 
 async def test_single_flight_and_cache_layers_show_in_the_prometheus_metrics() -> None:
     registry = CollectorRegistry()
-    blobs = InMemoryBlobStore()
-    codec = FakeImageCodec()
-    images = Images(
-        blobs=blobs,
-        repository=BlobImageRepository(blobs),
-        codec=codec,
-        cache=ByteBudgetCache(1 << 20),
-        limits=ThumbnailLimits(),
-        max_upload_bytes=1000,
-        quality=80,
-        metrics=PrometheusImageMetrics(registry),
-    )
+    images, _, codec, _ = build(metrics=PrometheusImageMetrics(registry))
     image_id = (await images.upload(CALLER, b"IMG six")).info.id
     codec.gate = asyncio.Event()
     async with asyncio.TaskGroup() as group:

@@ -6,9 +6,11 @@ and checked before any decoding, JPEG is decoded at the smallest DCT scale that 
 the output (shrink-on-load), and output carries no metadata (no EXIF, no ICC, no text chunks).
 """
 
+import contextlib
 import io
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import PIL
@@ -97,23 +99,11 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def inspect_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
-    """Check that the bytes are an intact image in a supported format: (format, width, height)."""
-    image = _open(data, max_pixels)
-    fmt = _FORMATS[image.format or ""]
+@contextlib.contextmanager
+def _decoding(image: Image.Image) -> Iterator[None]:
+    """Turn a decoder's failure into a CodecRejection, and close the image either way."""
     try:
-        if fmt is ImageFormat.PNG:
-            # Chunk CRCs and structure without inflating the pixels; it must come first.
-            image.verify()
-            image.close()
-            image = _open(data, max_pixels)
-        width, height = _display_size(image)
-        if fmt is ImageFormat.JPEG:
-            # Decoding at 1/8 scale still reads every entropy-coded byte: truncation shows.
-            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
-            image.load()
-        elif fmt is not ImageFormat.PNG:
-            image.load()
+        yield
     except Image.DecompressionBombError:
         raise CodecRejection("bomb", "the image declares too many pixels") from None
     except _DECODE_ERRORS as error:
@@ -122,6 +112,25 @@ def inspect_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
         ) from None
     finally:
         image.close()
+
+
+def inspect_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
+    """Check that the bytes are an intact image in a supported format: (format, width, height)."""
+    image = _open(data, max_pixels)
+    fmt = _FORMATS[image.format or ""]
+    if fmt is ImageFormat.PNG:
+        # Chunk CRCs and structure without inflating the pixels; it must come first.
+        with _decoding(image):
+            image.verify()
+        image = _open(data, max_pixels)
+    with _decoding(image):
+        width, height = _display_size(image)
+        if fmt is ImageFormat.JPEG:
+            # Decoding at 1/8 scale still reads every entropy-coded byte: truncation shows.
+            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+        elif fmt is not ImageFormat.PNG:
+            image.load()
     return fmt.value, width, height
 
 
@@ -196,16 +205,8 @@ def _to_srgb(image: Image.Image) -> Image.Image:
 def render_thumbnail(data: bytes, request: RenderRequest, max_pixels: int) -> bytes:
     """Decode with shrink-on-load, orient, convert to sRGB, resize, strip metadata, encode."""
     image = _open(data, max_pixels)
-    try:
+    with _decoding(image):
         return _render(image, request)
-    except Image.DecompressionBombError:
-        raise CodecRejection("bomb", "the image declares too many pixels") from None
-    except _DECODE_ERRORS as error:
-        raise CodecRejection(
-            "corrupt", f"the image data is truncated or corrupt: {error}"
-        ) from None
-    finally:
-        image.close()
 
 
 def _render(image: Image.Image, request: RenderRequest) -> bytes:
