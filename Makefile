@@ -55,4 +55,5 @@ clean: ## Remove the environment, caches and ./var
 
 .PHONY: bench-images
 bench-images: $(VENV_STAMP) ## Thumbnailer: ours vs thumbor vs the in-process ceiling (needs wrk)
+	$(RUN) python bench/images/pool_kinds.py
 	$(RUN) python bench/images/run.py --json bench/images/last-run.json

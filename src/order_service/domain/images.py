@@ -161,7 +161,8 @@ def etag_for(variant_key: str) -> str:
 def _side(name: str, raw: str | None, limits: ThumbnailLimits) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 6:
+    # isascii too: "²" is a digit to str.isdigit but not to int().
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
         raise BadThumbnailParameter(name, f"{name} must be a positive integer")
     value = int(raw)
     if not 1 <= value <= limits.max_side:
