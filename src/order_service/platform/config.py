@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     images_s3_region: str = "us-east-1"
     images_s3_access_key_id: str | None = None
     images_s3_secret_access_key: SecretStr | None = None
+    # Search: each index query is bounded by its own timeout and the request's remaining budget.
+    search_timeout_seconds: Seconds = 5.0
+    search_index_timeout_seconds: Seconds = 2.0
 
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
