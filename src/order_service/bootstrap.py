@@ -27,6 +27,7 @@ from order_service.adapters.http.search_api import search_routes
 from order_service.adapters.images.blob_repository import BlobImageRepository
 from order_service.adapters.images.metrics import default_image_metrics
 from order_service.adapters.images.render_pool import PoolImageCodec
+from order_service.adapters.images.tracing import TracedBlobStore
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
 from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
 from order_service.adapters.postgres.product_repository import PostgresProductRepository
@@ -220,12 +221,12 @@ async def _open_failure_throttle(
 def _open_blob_store(settings: Settings) -> BlobStore:
     url = settings.images_blob_url
     if url is None:
-        return FilesystemBlobStore(settings.var_dir / "blobs")
+        return TracedBlobStore(FilesystemBlobStore(settings.var_dir / "blobs"), store="file")
     if url.startswith("file://"):
-        return FilesystemBlobStore(Path(url.removeprefix("file://")))
+        return TracedBlobStore(FilesystemBlobStore(Path(url.removeprefix("file://"))), store="file")
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     secret = settings.images_s3_secret_access_key
-    return S3BlobStore(
+    store = S3BlobStore(
         bucket=bucket,
         prefix=prefix or None,
         endpoint=settings.images_s3_endpoint,
@@ -233,6 +234,7 @@ def _open_blob_store(settings: Settings) -> BlobStore:
         access_key_id=settings.images_s3_access_key_id,
         secret_access_key=secret.get_secret_value() if secret else None,
     )
+    return TracedBlobStore(store, store="s3")
 
 
 def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:

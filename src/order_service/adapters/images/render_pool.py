@@ -16,9 +16,12 @@ import multiprocessing
 from collections.abc import Callable
 from typing import Any, Literal, Protocol, TypeVar
 
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 from pebble import ProcessExpired, ProcessPool
 
 from order_service.adapters.images import pillow_codec
+from order_service.adapters.images.tracing import images_tracer
 from order_service.application.deadline import remaining
 from order_service.application.images import DecodedImage
 from order_service.domain.images import (
@@ -73,6 +76,7 @@ class PoolImageCodec:
         max_pixels: int = 50_000_000,
         max_render_seconds: float = 30.0,
         gauges: PoolGauges | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._kind = kind
         self._workers = workers
@@ -80,6 +84,7 @@ class PoolImageCodec:
         self._max_pixels = max_pixels
         self._max_seconds = max_render_seconds
         self._gauges = gauges or _NoGauges()
+        self._tracer = tracer or images_tracer()
         self._admitted = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -114,7 +119,11 @@ class PoolImageCodec:
         await self._idle.wait()
 
     async def inspect(self, data: bytes) -> DecodedImage:
-        fmt, width, height = await self._run(pillow_codec.inspect_image, data, self._max_pixels)
+        attributes = {"image.bytes": len(data)}
+        span = self._tracer.start_span("image inspect", attributes=attributes)
+        with trace.use_span(span, end_on_exit=True):
+            found = await self._run(pillow_codec.inspect_image, data, self._max_pixels)
+        fmt, width, height = found
         return DecodedImage(format=ImageFormat(fmt), width=width, height=height)
 
     async def render(self, data: bytes, spec: ThumbnailSpec) -> bytes:
@@ -125,7 +134,16 @@ class PoolImageCodec:
             format=spec.format.value,
             quality=spec.quality,
         )
-        return await self._run(pillow_codec.render_thumbnail, data, request, self._max_pixels)
+        attributes = {
+            "image.bytes": len(data),
+            "image.format": spec.format.value,
+            "image.size_class": spec.size_class,
+            "image.fit": spec.fit.value,
+        }
+        # Decode (with shrink-on-load), resize and encode, all in the worker, in this one span.
+        span = self._tracer.start_span("image render", attributes=attributes)
+        with trace.use_span(span, end_on_exit=True):
+            return await self._run(pillow_codec.render_thumbnail, data, request, self._max_pixels)
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:  # noqa: ANN401 - forwarded to the worker untouched
         if self._admitted >= self._capacity:
