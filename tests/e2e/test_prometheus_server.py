@@ -1,5 +1,6 @@
 """The real Prometheus scrapes the real service; every dashboard and rule query returns data."""
 
+import io
 import json
 import re
 import shutil
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.conftest import unavailable
 from tests.otlp_receiver import otlp_receiver
@@ -31,6 +33,12 @@ ADMIN = "root@example.com"
 PASSWORD = "correct horse battery staple"
 # Waiting on processes we do not control; bounded, and each wait ends as soon as it can.
 PATIENCE_SECONDS = 40.0
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def dashboard_queries() -> list[str]:
@@ -127,11 +135,19 @@ def test_every_dashboard_and_rule_query_returns_data(
         issued = client.post("/v1/auth/token", json={"email": ADMIN, "password": PASSWORD})
         admin = {"authorization": f"Bearer {issued.json()['access_token']}"}
 
+        image = client.post("/v1/images", content=png(), headers=admin)
+        assert image.status_code == 201, image.text
+        thumbnail = f"/v1/images/{image.json()['id']}/thumbnail"
+
         def traffic() -> None:
             for _ in range(10):
                 assert client.get("/openapi.json").status_code == 200
             assert client.get("/no/such/path").status_code == 404
             assert client.get("/v1/search", params={"q": "root"}, headers=admin).status_code == 200
+            rendered = client.get(thumbnail, params={"w": 16, "h": 16}, headers=admin)
+            assert rendered.status_code == 200, rendered.text
+            refused = client.post("/v1/images", content=b"not an image", headers=admin)
+            assert 400 <= refused.status_code < 500
 
         traffic()
         # At least three scrapes, so every rate() has two points inside its window.
