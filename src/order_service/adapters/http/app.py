@@ -362,13 +362,15 @@ class HttpApp:
 
     async def _dispatch(self, route: Route, request: Request, receive: Receive) -> Response:
         budget = self._budget(request, route)
+        # Authenticate before reading the body, so an anonymous client cannot make us take in
+        # a large upload only to be told 401.
+        if route.authenticated:
+            request.principal = self._authenticate(request)
         if route.body is not None or request.method in _BODY_METHODS:
             raw = await self._read_body(request, receive, route.max_body_bytes)
             request.body = raw
             if route.body is not None:
                 request.payload = _decode(request, raw, route.body)
-        if route.authenticated:
-            request.principal = self._authenticate(request)
         task: asyncio.Task[object] | None = asyncio.current_task()
         assert task is not None  # noqa: S101 - ASGI servers run each request in a task
         at = time.monotonic() + budget
