@@ -7,8 +7,9 @@ a process boundary) and flushes it on shutdown. The sampler comes from OTEL_TRAC
 OTEL_TRACES_SAMPLER_ARG (the SDK reads them), `service.name` from OTEL_SERVICE_NAME (default
 `order-service`) and further resource attributes from OTEL_RESOURCE_ATTRIBUTES.
 
-The provider is not installed globally: the edge and the instrumentations get it explicitly,
-so two apps in one test process do not fight over a global.
+The edge, the use-case wrappers and the driver instrumentations get the provider explicitly;
+it is also set as the process-wide provider (once per process) for code that asks the
+OpenTelemetry API for a tracer, as the search and image adapters do.
 """
 
 import functools
