@@ -7,7 +7,9 @@ use-case call cost, independent of the server and the network (CPU time of this 
 """
 
 import asyncio
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -16,7 +18,9 @@ from pathlib import Path
 
 # Multi-process metric storage, as under `serve`, and a 1% ratio sampler, as in the cost run;
 # set before the modules that read them are imported.
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="edge-cost-")
+_METRICS_DIR = tempfile.mkdtemp(prefix="edge-cost-")
+atexit.register(shutil.rmtree, _METRICS_DIR, ignore_errors=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR
 os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"  # never reached: no flush
 os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "3600000"
 os.environ["OTEL_TRACES_SAMPLER"] = "traceidratio"
