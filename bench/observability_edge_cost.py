@@ -1,7 +1,8 @@
 """Microseconds that the edge adds per request, by part: request id, log sampling, metrics, traces.
 
 In-process and without I/O, so it isolates what `EdgeTelemetry.begin/end` and one traced
-use-case call cost, independent of the server and the network (CPU time of this process, best of 5 runs of 50,000):
+use-case call cost, independent of the server and the network (CPU time of this process,
+best of 5 runs of 50,000):
 
     uv run python bench/observability_edge_cost.py
 """
@@ -27,12 +28,13 @@ os.environ["OTEL_TRACES_SAMPLER"] = "traceidratio"
 os.environ["OTEL_TRACES_SAMPLER_ARG"] = "0.01"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from opentelemetry import context, trace
+# Imported after the variables above are set: both libraries read them at import time.
+from opentelemetry import context, trace  # noqa: E402
 
-from order_service.adapters.http.observability import EdgeTelemetry
-from order_service.platform.logging import configure_logging
-from order_service.platform.metrics import Metrics
-from order_service.platform.tracing import trace_methods, tracing
+from order_service.adapters.http.observability import EdgeTelemetry  # noqa: E402
+from order_service.platform.logging import configure_logging  # noqa: E402
+from order_service.platform.metrics import Metrics  # noqa: E402
+from order_service.platform.tracing import trace_methods, tracing  # noqa: E402
 
 SCOPE = {
     "type": "http",
