@@ -57,7 +57,8 @@ async def test_postgres_products_survive_the_image_column_both_ways(
 
         await asyncio.to_thread(migrate, postgres_schema.dsn, schema=postgres_schema.schema)
 
-        assert await connection.fetch("SELECT sku, image_id FROM products") == [("MUG-1", None)]
+        rows = await connection.fetch("SELECT sku, image_id FROM products")
+        assert [tuple(row) for row in rows] == [("MUG-1", None)]
         await connection.execute("UPDATE products SET image_id = $1", PHOTO)
         await asyncio.to_thread(command.downgrade, config, "0202")
         names = await connection.fetchval(
