@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from order_service.domain.products import ProductAlreadyExists, new_product
+from order_service.domain.products import Product, ProductAlreadyExists, new_product
 from order_service.domain.search import (
     IndexName,
     SearchDocument,
@@ -177,27 +177,29 @@ async def test_a_second_product_with_the_same_sku_is_a_conflict(backend: SearchB
 PHOTO = "ab" * 32
 
 
-async def test_a_product_added_with_an_image_reads_it_back(backend: SearchBackend) -> None:
-    product = new_product(
+def mug(image_id: str | None = None) -> Product:
+    return new_product(
         sku="MUG-1",
         name="Mug",
-        description="",
-        price_cents=1,
+        description="blue",
+        price_cents=900,
         currency="EUR",
         now=datetime(2026, 1, 1, tzinfo=UTC),
-        image_id=PHOTO,
+        image_id=image_id,
     )
+
+
+async def test_a_product_added_with_an_image_reads_it_back(backend: SearchBackend) -> None:
+    product = mug(PHOTO)
     await backend.products.add(product)
+    assert await backend.products.get("MUG-1") == product
     stored = await backend.products.get("MUG-1")
     assert stored is not None
     assert stored.image_id == PHOTO
 
 
 async def test_an_image_is_linked_and_unlinked_later(backend: SearchBackend) -> None:
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    product = new_product(
-        sku="MUG-1", name="Mug", description="blue", price_cents=900, currency="EUR", now=now
-    )
+    product = mug()
     await backend.products.add(product)
 
     linked = await backend.products.set_image("MUG-1", PHOTO)
