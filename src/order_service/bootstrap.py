@@ -45,7 +45,7 @@ from order_service.adapters.telemetry.search_telemetry import (
     search_metrics,
 )
 from order_service.application.accounts import Accounts
-from order_service.application.images import BlobStore, ByteBudgetCache, Images
+from order_service.application.images import BlobStore, ByteBudgetCache, ImageRepository, Images
 from order_service.application.ports import FailureThrottle, UserRepository
 from order_service.application.products import Catalogue, ProductRepository
 from order_service.application.search import SearchEverywhere, SearchIndex, SearchIndexer
@@ -141,13 +141,18 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             max_failures_per_client=settings.login_max_failures_per_client,
             indexer=indexer,
         )
-        catalogue = Catalogue(products=products, indexer=indexer, clock=utc_now)
+        # One image repository for both, so a product can name a photo uploaded a moment ago.
+        blobs = _open_blob_store(settings)
+        image_repository = BlobImageRepository(blobs)
+        catalogue = Catalogue(
+            products=products, images=image_repository, indexer=indexer, clock=utc_now
+        )
         search = SearchEverywhere(
             indices=indices,
             index_timeout=settings.search_index_timeout_seconds,
             observer=PrometheusSearchTelemetry(search_metrics()),
         )
-        images = _build_images(settings, stack)
+        images = _build_images(settings, stack, blobs, image_repository)
         if tracer is not None:
             trace_methods(accounts, tracer, "Accounts")
             trace_methods(catalogue, tracer, "Catalogue")
@@ -282,7 +287,9 @@ def _open_blob_store(settings: Settings) -> BlobStore:
     return TracedBlobStore(store, store="s3")
 
 
-def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
+def _build_images(
+    settings: Settings, stack: AsyncExitStack, blobs: BlobStore, repository: ImageRepository
+) -> Images:
     metrics = default_image_metrics()
     codec = PoolImageCodec(
         kind=settings.images_render_pool,
@@ -293,7 +300,6 @@ def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
         gauges=metrics,
     )
     stack.callback(codec.close)
-    blobs = _open_blob_store(settings)
     allowed = frozenset(
         (int(w), int(h))
         for w, _, h in (size.partition("x") for size in settings.images_allowed_sizes.split(","))
@@ -301,7 +307,7 @@ def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
     )
     return Images(
         blobs=blobs,
-        repository=BlobImageRepository(blobs),
+        repository=repository,
         codec=codec,
         cache=ByteBudgetCache(settings.images_cache_bytes),
         limits=ThumbnailLimits(
