@@ -4,26 +4,43 @@ Read top to bottom, `wire()` is the whole dependency graph; its exit stack close
 in reverse order on shutdown.
 """
 
+import asyncio
+import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
+import httpx
 from redis.asyncio import Redis
 
 from order_service import __version__
 from order_service.adapters.crypto.argon2_hasher import Argon2PasswordHasher
 from order_service.adapters.crypto.jwt_tokens import JwtTokens, KeyRing
+from order_service.adapters.dispatch_metrics import PrometheusDispatchObserver, limiter_fallback
 from order_service.adapters.http.app import HttpApp, HttpLimits, ReadinessCheck, Route, Wiring
 from order_service.adapters.http.auth_api import auth_routes
+from order_service.adapters.http.orders_api import order_routes
 from order_service.adapters.http.probes import probe_routes
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
+from order_service.adapters.memory.rate_limiter import InProcessRateLimiter
 from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
+from order_service.adapters.postgres.order_outbox import PostgresOrderOutbox
+from order_service.adapters.postgres.order_repository import PostgresOrderRepository
 from order_service.adapters.postgres.user_repository import PostgresUserRepository
+from order_service.adapters.providers.http_client import HttpFulfilmentProvider
+from order_service.adapters.providers.simulator import ProviderSimulator, SimulatorConfig
 from order_service.adapters.redis.failure_throttle import RedisFailureThrottle
+from order_service.adapters.redis.rate_limiter import RedisRateLimiter
 from order_service.adapters.sqlite.database import open_sqlite, ping_sqlite, sqlite_path
+from order_service.adapters.sqlite.order_outbox import SqliteOrderOutbox
+from order_service.adapters.sqlite.order_repository import SqliteOrderDb, SqliteOrderRepository
 from order_service.adapters.sqlite.user_repository import SqliteUserRepository
 from order_service.application.accounts import Accounts
+from order_service.application.dispatch import Dispatcher, DispatchPolicy
+from order_service.application.order_ports import OrderOutbox, OrderRepository, RateLimiter
+from order_service.application.orders import Orders
 from order_service.application.ports import FailureThrottle, UserRepository
+from order_service.domain.providers import Provider
 from order_service.platform.config import Settings, load_settings
 from order_service.platform.logging import configure_logging
 
@@ -52,7 +69,11 @@ def build_http_app(settings: Settings) -> HttpApp:
     def probes(app: HttpApp, wiring: Wiring) -> list[Route]:
         return probe_routes(app, wiring.readiness, title="order-service", version=__version__)
 
-    return HttpApp(wire=lambda: wire(settings), limits=limits, extra_routes=probes)
+    return HttpApp(
+        wire=lambda: wire(settings, dispatch=settings.dispatch_in_serve),
+        limits=limits,
+        extra_routes=probes,
+    )
 
 
 def load_key_ring(settings: Settings) -> KeyRing:
@@ -66,7 +87,9 @@ def load_key_ring(settings: Settings) -> KeyRing:
 
 
 @asynccontextmanager
-async def wire(settings: Settings) -> AsyncIterator[Wiring]:
+async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[Wiring]:
+    """Everything the HTTP app needs; with `dispatch`, also a dispatcher running in-process
+    (stopped, and its in-flight deliveries finished, when the app shuts down)."""
     async with AsyncExitStack() as stack:
         readiness: list[ReadinessCheck] = []
         users = await _open_user_store(settings, stack, readiness)
@@ -96,8 +119,17 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             max_failures_per_email=settings.login_max_failures_per_email,
             max_failures_per_client=settings.login_max_failures_per_client,
         )
+        order_store, outbox = await _open_order_store(settings, stack)
+        orders = Orders(orders=order_store, clock=utc_now)
+        on_accepted = _no_op
+        if dispatch:
+            dispatcher = await _open_dispatcher(settings, stack, outbox)
+            group = await stack.enter_async_context(asyncio.TaskGroup())
+            group.create_task(dispatcher.run(grace_seconds=settings.shutdown_grace_seconds))
+            stack.callback(dispatcher.stop)  # runs first on exit: the group then waits for it
+            on_accepted = dispatcher.nudge
         yield Wiring(
-            routes=auth_routes(accounts, keys),
+            routes=[*auth_routes(accounts, keys), *order_routes(orders, on_accepted=on_accepted)],
             verifier=tokens,
             readiness=readiness,
             accounts=accounts,
@@ -143,3 +175,137 @@ async def _open_failure_throttle(
 
     readiness.append(ReadinessCheck("redis", ping))
     return RedisFailureThrottle(redis, window_seconds=window)
+
+
+def _no_op() -> None:
+    return None
+
+
+async def run_dispatch_worker(settings: Settings) -> None:
+    """`order-service worker`: the dispatcher alone, until SIGTERM/SIGINT, then a graceful stop."""
+    async with AsyncExitStack() as stack:
+        _, outbox = await _open_order_store(settings, stack)
+        dispatcher = await _open_dispatcher(settings, stack, outbox)
+        if settings.worker_metrics_port is not None:
+            from prometheus_client import start_http_server  # noqa: PLC0415
+
+            start_http_server(settings.worker_metrics_port, addr=settings.http_host)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, dispatcher.stop)
+        await dispatcher.run(grace_seconds=settings.shutdown_grace_seconds)
+
+
+async def _open_order_store(
+    settings: Settings, stack: AsyncExitStack
+) -> tuple[OrderRepository, OrderOutbox]:
+    url = settings.effective_database_url
+    if url.startswith("sqlite:///"):
+        # A connection of its own: the order adapters run multi-statement transactions on it.
+        connection = await stack.enter_async_context(open_sqlite(sqlite_path(url)))
+        db = SqliteOrderDb(connection)
+        return SqliteOrderRepository(db), SqliteOrderOutbox(db)
+    pool = await stack.enter_async_context(
+        open_postgres_pool(
+            url,
+            schema=settings.database_schema,
+            min_size=min(1, settings.db_pool_min_size),
+            max_size=settings.db_pool_max_size,
+            timeout=settings.db_timeout_seconds,
+        )
+    )
+    timeout = settings.db_timeout_seconds
+    return PostgresOrderRepository(pool, timeout=timeout), PostgresOrderOutbox(
+        pool, timeout=timeout
+    )
+
+
+# The embedded default's provider: the built-in simulator, served in-process (no socket).
+_SIMULATOR_BASE = "http://provider-simulator.internal"
+
+
+def _embedded_simulator() -> tuple[list[Provider], httpx.AsyncBaseTransport]:
+    simulator = ProviderSimulator(SimulatorConfig(rate_per_second=20.0, burst=10))
+    provider = Provider(
+        id="simulator",
+        endpoint=f"{_SIMULATOR_BASE}/providers/simulator",
+        regions=frozenset({"*"}),
+        skus=frozenset({"*"}),
+        cost=1.0,
+        rate_per_second=20.0,
+        burst=10,
+        max_in_flight=16,
+        timeout_seconds=5.0,
+    )
+    return [provider], httpx.ASGITransport(app=simulator)
+
+
+def configured_providers(settings: Settings) -> list[Provider]:
+    return [
+        Provider(
+            id=p.id,
+            endpoint=p.endpoint.rstrip("/"),
+            regions=frozenset(p.regions),
+            skus=frozenset(p.skus),
+            cost=p.cost,
+            rate_per_second=p.rate_per_second,
+            burst=p.burst,
+            max_in_flight=p.max_in_flight,
+            timeout_seconds=p.timeout_seconds,
+        )
+        for p in settings.providers or ()
+    ]
+
+
+async def _open_dispatcher(
+    settings: Settings, stack: AsyncExitStack, outbox: OrderOutbox
+) -> Dispatcher:
+    transport: httpx.AsyncBaseTransport | None = None
+    if settings.providers is None:
+        providers, transport = _embedded_simulator()
+    else:
+        providers = configured_providers(settings)
+    connections = sum(p.max_in_flight for p in providers)
+    client = httpx.AsyncClient(
+        transport=transport,
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        follow_redirects=False,
+    )
+    stack.push_async_callback(client.aclose)
+    policy = DispatchPolicy(
+        workers=settings.dispatch_workers,
+        lease_seconds=settings.dispatch_lease_seconds,
+        poll_seconds=settings.dispatch_poll_seconds,
+        max_attempts=settings.dispatch_max_attempts,
+        backoff_base_seconds=settings.dispatch_backoff_base_seconds,
+        backoff_cap_seconds=settings.dispatch_backoff_cap_seconds,
+        limiter_max_wait_seconds=settings.dispatch_limiter_max_wait_seconds,
+        breaker_failure_threshold=settings.breaker_failure_threshold,
+        breaker_reset_seconds=settings.breaker_reset_seconds,
+    )
+    return Dispatcher(
+        outbox=outbox,
+        providers=providers,
+        client=HttpFulfilmentProvider(client),
+        limiter=_open_rate_limiter(settings, stack),
+        policy=policy,
+        clock=utc_now,
+        observer=PrometheusDispatchObserver(),
+    )
+
+
+def _open_rate_limiter(settings: Settings, stack: AsyncExitStack) -> RateLimiter:
+    if settings.redis_url is None:
+        return InProcessRateLimiter()
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+    )
+    stack.push_async_callback(redis.aclose)
+    return RedisRateLimiter(
+        redis,
+        fallback=InProcessRateLimiter(share=settings.rate_limiter_fallback_share),
+        prefix=settings.rate_limiter_key_prefix,
+        on_fallback=limiter_fallback,
+    )

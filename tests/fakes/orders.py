@@ -156,5 +156,5 @@ class ScriptedProvider:
 
 
 class UnlimitedRateLimiter:
-    async def reserve(self, provider: Provider, *, max_wait: float) -> Slot:
+    async def reserve(self, provider: Provider, *, max_wait: float) -> Slot:  # noqa: ARG002 - no limit to apply
         return Slot(wait=0.0, granted=True)

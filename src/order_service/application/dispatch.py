@@ -106,10 +106,10 @@ class Dispatcher:
         self._in_flight = {p.id: asyncio.Semaphore(p.max_in_flight) for p in providers}
         self._idle = policy.workers
         self._wake = asyncio.Event()
-        self._stopping = False
+        self._stopped = asyncio.Event()
 
     def stop(self) -> None:
-        self._stopping = True
+        self._stopped.set()
         self._wake.set()
 
     def nudge(self) -> None:
@@ -143,7 +143,7 @@ class Dispatcher:
         )
 
     async def _claim_until_stopped(self, queue: "asyncio.Queue[Claim | None]") -> None:
-        while not self._stopping:
+        while not self._stopped.is_set():
             self._wake.clear()
             claims: list[Claim] = []
             if self._idle > 0:
@@ -159,7 +159,7 @@ class Dispatcher:
                 for claim in claims:
                     self._idle -= 1
                     queue.put_nowait(claim)
-            if self._stopping:
+            if self._stopped.is_set():
                 return
             if not claims or self._idle == 0:
                 try:
@@ -231,7 +231,6 @@ class Dispatcher:
                 wait = min(self.breakers[p].retry_in for p in unavailable)
                 await self._later(claim, order.with_reason(reason, self._clock()), wait)
                 return None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, claim: Claim, order: Order, provider: Provider) -> None:
         breaker = self.breakers[provider.id]

@@ -93,7 +93,7 @@ class Orders:
         return Placed(order, replayed=False)
 
     async def get_order(self, principal: Principal, order_id: uuid.UUID) -> Order:
-        """The owner or an admin may read an order; others learn nothing, not even that it exists."""
+        """The owner or an admin may read an order; others cannot even learn that it exists."""
         order = await self._orders.get(order_id)
         if order is None or (order.customer_id != principal.subject and not principal.is_admin):
             raise OrderNotFound
@@ -130,6 +130,10 @@ class Orders:
         await self._orders.requeue(retried, expected=OrderStatus.FAILED)
         _log.info(
             "order retried",
-            extra={"order_id": str(order.id), "status": retried.status, "by": str(principal.subject)},
+            extra={
+                "order_id": str(order.id),
+                "status": retried.status,
+                "by": str(principal.subject),
+            },
         )
         return retried

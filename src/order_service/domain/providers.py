@@ -27,6 +27,17 @@ class Provider:
     max_in_flight: int
     timeout_seconds: float
 
+    @property
+    def send_burst(self) -> int:
+        """The burst our limiter uses: half the declared one.
+
+        The provider measures arrivals, which network and scheduling jitter bunch together;
+        the unused half of its burst absorbs that jitter (here (burst - send_burst) / rate
+        seconds of it), so a fleet that never exceeds the limit by its own clock is never
+        seen to exceed it by the provider's.
+        """
+        return max(1, self.burst // 2)
+
     def covers(self, region: str, skus: Collection[str]) -> bool:
         region_ok = ANY in self.regions or region in self.regions
         return region_ok and (ANY in self.skus or all(sku in self.skus for sku in skus))

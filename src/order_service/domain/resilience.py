@@ -55,7 +55,7 @@ def full_jitter_backoff(
     floor: we never come back sooner than it asked.
     """
     ceiling = min(cap, base * 2 ** min(attempt - 1, 62))
-    delay = rand() * ceiling
+    delay: float = rand() * ceiling
     return max(delay, retry_after) if retry_after is not None else delay
 
 

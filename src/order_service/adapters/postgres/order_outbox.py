@@ -62,36 +62,42 @@ class PostgresOrderOutbox:
         return [Claim(order_from_row(tuple(row)[1:]), token, row[0]) for row in rows]
 
     async def save(self, claim: Claim, order: Order) -> None:
-        async with self._pool.acquire(timeout=self._timeout) as connection:
-            async with connection.transaction():
-                await _check_lease(connection, claim, self._timeout)
-                await connection.execute(
-                    UPDATE_ORDER, *mutable_values(order), order.id, timeout=self._timeout
-                )
+        async with (
+            self._pool.acquire(timeout=self._timeout) as connection,
+            connection.transaction(),
+        ):
+            await _check_lease(connection, claim, self._timeout)
+            await connection.execute(
+                UPDATE_ORDER, *mutable_values(order), order.id, timeout=self._timeout
+            )
 
     async def finish(self, claim: Claim, order: Order) -> None:
-        async with self._pool.acquire(timeout=self._timeout) as connection:
-            async with connection.transaction():
-                await _check_lease(connection, claim, self._timeout)
-                await connection.execute(
-                    UPDATE_ORDER, *mutable_values(order), order.id, timeout=self._timeout
-                )
-                await connection.execute(
-                    "DELETE FROM order_outbox WHERE order_id = $1",
-                    order.id,
-                    timeout=self._timeout,
-                )
+        async with (
+            self._pool.acquire(timeout=self._timeout) as connection,
+            connection.transaction(),
+        ):
+            await _check_lease(connection, claim, self._timeout)
+            await connection.execute(
+                UPDATE_ORDER, *mutable_values(order), order.id, timeout=self._timeout
+            )
+            await connection.execute(
+                "DELETE FROM order_outbox WHERE order_id = $1",
+                order.id,
+                timeout=self._timeout,
+            )
 
     async def retry_later(self, claim: Claim, order: Order, *, delay_seconds: float) -> None:
-        async with self._pool.acquire(timeout=self._timeout) as connection:
-            async with connection.transaction():
-                await _check_lease(connection, claim, self._timeout)
-                await connection.execute(
-                    UPDATE_ORDER, *mutable_values(order), order.id, timeout=self._timeout
-                )
-                await connection.execute(
-                    _RETRY_LATER, order.id, float(delay_seconds), timeout=self._timeout
-                )
+        async with (
+            self._pool.acquire(timeout=self._timeout) as connection,
+            connection.transaction(),
+        ):
+            await _check_lease(connection, claim, self._timeout)
+            await connection.execute(
+                UPDATE_ORDER, *mutable_values(order), order.id, timeout=self._timeout
+            )
+            await connection.execute(
+                _RETRY_LATER, order.id, float(delay_seconds), timeout=self._timeout
+            )
 
     async def release(self, claims: Sequence[Claim]) -> None:
         async with self._pool.acquire(timeout=self._timeout) as connection:
@@ -107,9 +113,9 @@ class PostgresOrderOutbox:
         return QueueStats(depth=row[0], oldest_age_seconds=max(0.0, row[1]))
 
 
-async def _check_lease(connection: asyncpg.Connection, claim: Claim, timeout: float) -> None:
-    found = await connection.fetchval(
-        _LOCK, claim.order.id, claim.lease_token, timeout=timeout
-    )
+async def _check_lease(
+    connection: "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]", claim: Claim, timeout: float
+) -> None:
+    found = await connection.fetchval(_LOCK, claim.order.id, claim.lease_token, timeout=timeout)
     if found is None:
         raise LeaseLost

@@ -57,7 +57,7 @@ class PostgresOrderRepository:
             order_id,
             timeout=remaining(self._timeout),
         )
-        return None if row is None else order_from_row(row)
+        return None if row is None else order_from_row(tuple(row))
 
     async def get_by_idempotency_key(self, customer_id: uuid.UUID, key: str) -> Order | None:
         row = await self._pool.fetchrow(
@@ -67,7 +67,7 @@ class PostgresOrderRepository:
             key,
             timeout=remaining(self._timeout),
         )
-        return None if row is None else order_from_row(row)
+        return None if row is None else order_from_row(tuple(row))
 
     async def list(
         self,
@@ -92,7 +92,7 @@ class PostgresOrderRepository:
             *params,
             timeout=remaining(self._timeout),
         )
-        return [order_from_row(row) for row in rows]
+        return [order_from_row(tuple(row)) for row in rows]
 
     async def requeue(self, order: Order, *, expected: OrderStatus) -> None:
         timeout = remaining(self._timeout)

@@ -63,8 +63,7 @@ class SqliteOrderOutbox:
             await _check_lease(connection, claim)
             await connection.execute(UPDATE_ORDER, (*sqlite_mutable(order), str(order.id)))
             await connection.execute(
-                "UPDATE order_outbox SET available_at = ?, lease_token = NULL "
-                "WHERE order_id = ?",
+                "UPDATE order_outbox SET available_at = ?, lease_token = NULL WHERE order_id = ?",
                 (self._db.now() + delay_seconds, str(order.id)),
             )
 

@@ -31,7 +31,9 @@ class SqliteOrderDb:
     """One connection of the order adapters, with a lock so that one coroutine's transaction
     never interleaves with another's statements on the shared connection."""
 
-    def __init__(self, connection: aiosqlite.Connection, *, now: Callable[[], float] = time.time):
+    def __init__(
+        self, connection: aiosqlite.Connection, *, now: Callable[[], float] = time.time
+    ) -> None:
         self.connection = connection
         self.now = now
         self._lock = asyncio.Lock()
