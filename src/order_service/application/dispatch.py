@@ -116,6 +116,19 @@ class Dispatcher:
         """New work was written: claim now instead of at the next poll."""
         self._wake.set()
 
+    async def run_once(self) -> int:
+        """Claim one batch (up to `workers` entries), deliver it, and return how many were claimed.
+
+        For tests and one-shot draining; `run` is the long-lived loop.
+        """
+        claims = await self._outbox.claim(
+            limit=self._policy.workers, lease_seconds=self._policy.lease_seconds
+        )
+        async with asyncio.TaskGroup() as group:
+            for claim in claims:
+                group.create_task(self._deliver(claim))
+        return len(claims)
+
     async def run(self, *, grace_seconds: float) -> None:
         queue: asyncio.Queue[Claim | None] = asyncio.Queue(maxsize=self._policy.workers)
         async with asyncio.TaskGroup() as group:
