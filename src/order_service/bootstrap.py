@@ -5,6 +5,7 @@ in reverse order on shutdown.
 """
 
 import asyncio
+import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -260,6 +261,8 @@ def configured_providers(settings: Settings) -> list[Provider]:
 async def _open_dispatcher(
     settings: Settings, stack: AsyncExitStack, outbox: OrderOutbox
 ) -> Dispatcher:
+    # One line per outbound request is the dispatcher's job ("order dispatched"), not httpx's.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     transport: httpx.AsyncBaseTransport | None = None
     if settings.providers is None:
         providers, transport = _embedded_simulator()

@@ -93,6 +93,7 @@ class Dispatcher:
         self._limiter = limiter
         self._policy = policy
         self._clock = clock
+        self._monotonic = monotonic
         self._observer = observer or NullDispatchObserver()
         self._rand = rand
         self.breakers = {
@@ -281,20 +282,27 @@ class Dispatcher:
     async def _send(
         self, claim: Claim, order: Order, provider: Provider
     ) -> tuple[Order, Delivery] | None:
-        """One attempt: a rate slot, the attempt recorded, the send. None: no slot soon enough."""
+        """One attempt: recorded (durably, before the send), then a rate slot, then the send.
+
+        None: no slot within the limiter's max wait; the attempt never happened and the order
+        is put back as it was. The slot is reserved after the database write so that nothing
+        slow sits between the slot and the send: lateness bunches requests at the provider.
+        """
+        attempted = order.dispatched(self._clock())
+        await self._outbox.save(claim, attempted)
         slot = await self._limiter.reserve(provider, max_wait=self._policy.limiter_max_wait_seconds)
+        send_at = self._monotonic() + slot.wait
         if not slot.granted:
             await self._later(claim, order, slot.wait)
             return None
-        attempted = order.dispatched(self._clock())
-        await self._outbox.save(claim, attempted)  # durable before the send: a crash is retried
+        self._observer.limiter_waited(provider.id, slot.wait)
         _log.info(
             "order dispatched",
             extra={**_ids(attempted), "provider": provider.id, "attempt": attempted.attempts},
         )
-        if slot.wait > 0:
-            self._observer.limiter_waited(provider.id, slot.wait)
-            await asyncio.sleep(slot.wait)
+        delay = send_at - self._monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
         return attempted, await self._client.submit(provider, attempted)
 
     async def _settle(

@@ -51,6 +51,7 @@ class ProviderCounters:
     applied: int = 0
     redeliveries: int = 0
     rate_limit_violations: int = 0
+    worst_violation_ms: float = 0.0  # how early the earliest violating request came
     errors: int = 0
     timeouts: int = 0
     refused: int = 0
@@ -147,6 +148,7 @@ class ProviderSimulator:
             )
             if slot.tat is None:
                 counters.rate_limit_violations += 1
+                counters.worst_violation_ms = max(counters.worst_violation_ms, slot.wait * 1000)
                 retry_after = str(max(1, round(slot.wait + 0.5))).encode()
                 return 429, {"error": "rate limit exceeded"}, [(b"retry-after", retry_after)]
             state.tat = slot.tat
