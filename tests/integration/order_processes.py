@@ -122,6 +122,7 @@ class Workers:
     var_dir: Path
     env: Mapping[str, str]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    started_at: dict[int, float] = field(default_factory=dict)
 
     def start(self) -> subprocess.Popen[bytes]:
         number = len(self.processes)
@@ -133,7 +134,13 @@ class Workers:
                 stderr=subprocess.STDOUT,
             )
         self.processes.append(process)
+        self.started_at[process.pid] = time.monotonic()
         return process
+
+    def veterans(self, age: float) -> list[subprocess.Popen[bytes]]:
+        """Live workers started at least `age` seconds ago (past start-up, so doing work)."""
+        now = time.monotonic()
+        return [p for p in self.alive() if now - self.started_at[p.pid] >= age]
 
     def alive(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.processes if p.poll() is None]
@@ -227,7 +234,7 @@ def orders_by_id(schema: PostgresSchema) -> dict[uuid.UUID, tuple[str, str | Non
     return asyncio.run(read())
 
 
-def wait_until(predicate: Any, *, timeout: float, interval: float = 0.2) -> bool:  # noqa: ANN401
+def wait_until(predicate: Any, *, timeout: float, interval: float = 0.2) -> bool:
     """Poll another process's observable state until `predicate()` holds or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -71,7 +71,8 @@ def test_orders_survive_workers_killed_mid_delivery_without_a_duplicate_effect(
     tmp_path: Path, postgres_schema: PostgresSchema, redis_available: str
 ) -> None:
     order_ids = add_orders(postgres_schema, 1000)
-    with running_simulator(tmp_path / "sim", "--rate", "0", "--latency-ms", "1:3") as simulator:
+    # Latency long enough that a busy worker always has requests in flight when it is killed.
+    with running_simulator(tmp_path / "sim", "--rate", "0", "--latency-ms", "10:30") as simulator:
         provider = provider_json(
             "acme", simulator.endpoint("acme"), rate=2000, burst=200, timeout=1.0
         )
@@ -92,11 +93,12 @@ def test_orders_survive_workers_killed_mid_delivery_without_a_duplicate_effect(
             for _ in range(3):
                 workers.start()
             deadline = time.monotonic() + 90
-            while status_counts(postgres_schema).get("confirmed", 0) < len(order_ids):
+            while (confirmed := status_counts(postgres_schema).get("confirmed", 0)) < 1000:
                 assert time.monotonic() < deadline, workers.logs()
-                time.sleep(chooser.uniform(0.3, 0.8))  # a random moment to crash, by design
-                if kills < 8 and status_counts(postgres_schema).get("confirmed", 0) < 900:
-                    victim = chooser.choice(workers.alive())
+                time.sleep(chooser.uniform(0.5, 1.0))  # a random moment to crash, by design
+                veterans = workers.veterans(age=2.0)
+                if kills < 6 and confirmed < 800 and veterans:
+                    victim = chooser.choice(veterans)
                     victim.send_signal(signal.SIGKILL)
                     victim.wait()
                     kills += 1
@@ -108,5 +110,44 @@ def test_orders_survive_workers_killed_mid_delivery_without_a_duplicate_effect(
     assert {status for status, _, _ in orders.values()} == {"confirmed"}
     assert len({ref for _, ref, _ in orders.values()}) == len(order_ids)
     acme = stats["providers"]["acme"]
-    assert acme["applied"] == len(order_ids), stats
+    assert acme["applied"] == len(order_ids), acme
+    # Killed workers had sent orders whose answers they never recorded: those were delivered
+    # again after their leases expired (at least once), and the provider applied each once.
+    assert acme["redeliveries"] >= 1, acme
     assert stats["duplicate_effects"] == 0
+
+
+def test_sigterm_mid_dispatch_finishes_in_flight_deliveries_and_sends_nothing_twice(
+    tmp_path: Path, postgres_schema: PostgresSchema
+) -> None:
+    order_ids = add_orders(postgres_schema, 40)
+    # Slow answers, so the worker has deliveries in flight when the signal comes.
+    with running_simulator(tmp_path / "sim", "--rate", "0", "--latency-ms", "200:300") as simulator:
+        provider = provider_json("acme", simulator.endpoint("acme"), rate=1000, burst=100)
+        env = worker_env(
+            tmp_path / "workers",
+            postgres_schema,
+            [provider],
+            dispatch_workers=8,
+            dispatch_poll_seconds=0.05,
+        )
+        with worker_fleet(tmp_path / "workers", env) as workers:
+            first = workers.start()
+            assert wait_until(lambda: simulator.stats()["total"]["received"] >= 10, timeout=30)
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=30) == 0, workers.logs()
+            after_stop = status_counts(postgres_schema)
+            applied_at_stop = simulator.stats()["total"]["applied"]
+            workers.start()
+            assert wait_until(
+                lambda: status_counts(postgres_schema).get("confirmed", 0) == len(order_ids),
+                timeout=60,
+            ), workers.logs()
+            workers.terminate_all()
+        stats = simulator.stats()["providers"]["acme"]
+    # Every delivery in flight at SIGTERM finished and was recorded; none was left dispatched.
+    assert "dispatched" not in after_stop
+    assert after_stop.get("confirmed") == applied_at_stop
+    assert after_stop.get("confirmed", 0) < len(order_ids)
+    assert stats["applied"] == len(order_ids)
+    assert stats["redeliveries"] == 0
