@@ -71,10 +71,11 @@ def test_orders_survive_workers_killed_mid_delivery_without_a_duplicate_effect(
     tmp_path: Path, postgres_schema: PostgresSchema, redis_available: str
 ) -> None:
     order_ids = add_orders(postgres_schema, 1000)
-    # Latency long enough that a busy worker always has requests in flight when it is killed.
+    # Latency long enough that a busy worker always has requests in flight when it is killed;
+    # a fleet-wide 100/s so that the flow lasts long enough for several kills.
     with running_simulator(tmp_path / "sim", "--rate", "0", "--latency-ms", "10:30") as simulator:
         provider = provider_json(
-            "acme", simulator.endpoint("acme"), rate=2000, burst=200, timeout=1.0
+            "acme", simulator.endpoint("acme"), rate=100, burst=20, timeout=1.0
         )
         env = worker_env(
             tmp_path / "workers",
@@ -96,9 +97,9 @@ def test_orders_survive_workers_killed_mid_delivery_without_a_duplicate_effect(
             while (confirmed := status_counts(postgres_schema).get("confirmed", 0)) < 1000:
                 assert time.monotonic() < deadline, workers.logs()
                 time.sleep(chooser.uniform(0.5, 1.0))  # a random moment to crash, by design
-                veterans = workers.veterans(age=2.0)
-                if kills < 6 and confirmed < 800 and veterans:
-                    victim = chooser.choice(veterans)
+                delivering = workers.delivering()
+                if kills < 6 and confirmed < 800 and delivering:
+                    victim = chooser.choice(delivering)
                     victim.send_signal(signal.SIGKILL)
                     victim.wait()
                     kills += 1
