@@ -3,7 +3,9 @@ the SQLite and PostgreSQL adapters."""
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
 
 from order_service.application.order_ports import (
     Claim,
@@ -13,13 +15,32 @@ from order_service.application.order_ports import (
     QueueStats,
     Slot,
 )
+from order_service.domain.ids import new_id
 from order_service.domain.orders import (
     IdempotencyKeyInUse,
     InvalidTransition,
+    LineItem,
     Order,
     OrderStatus,
 )
 from order_service.domain.providers import Provider
+
+
+def accepted_order(**changes: Any) -> Order:
+    """A new order as `place_order` makes it: one line item, region "eu", a unique key."""
+    now = datetime.now(UTC)
+    order = Order(
+        id=new_id(),
+        customer_id=uuid.uuid4(),
+        items=(LineItem("sku-1", 1),),
+        region="eu",
+        idempotency_key=str(uuid.uuid4()),
+        fingerprint="f" * 64,
+        status=OrderStatus.ACCEPTED,
+        created_at=now,
+        updated_at=now,
+    )
+    return replace(order, **changes)
 
 
 @dataclass

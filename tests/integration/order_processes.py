@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,9 @@ import asyncpg
 import httpx
 
 from order_service.adapters.postgres.order_repository import PostgresOrderRepository
-from order_service.domain.ids import new_id
-from order_service.domain.orders import LineItem, Order, OrderStatus
+from order_service.domain.orders import Order
 from tests.conftest import PostgresSchema
+from tests.fakes.orders import accepted_order
 from tests.service_process import free_port, service_env
 
 
@@ -181,21 +180,7 @@ def add_orders(schema: PostgresSchema, count: int) -> list[uuid.UUID]:
         )
         try:
             repository = PostgresOrderRepository(pool, timeout=10)
-            now = datetime.now(UTC)
-            orders = [
-                Order(
-                    id=new_id(),
-                    customer_id=uuid.uuid4(),
-                    items=(LineItem("sku-1", 1),),
-                    region="eu",
-                    idempotency_key="k",
-                    fingerprint="f",
-                    status=OrderStatus.ACCEPTED,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for _ in range(count)
-            ]
+            orders = [accepted_order() for _ in range(count)]
             semaphore = asyncio.Semaphore(8)
 
             async def one(order: Order) -> None:

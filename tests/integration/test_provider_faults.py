@@ -17,10 +17,10 @@ from order_service.adapters.sqlite.database import open_sqlite
 from order_service.adapters.sqlite.order_outbox import SqliteOrderOutbox
 from order_service.adapters.sqlite.order_repository import SqliteOrderDb, SqliteOrderRepository
 from order_service.application.dispatch import Dispatcher, DispatchPolicy
-from order_service.domain.ids import new_id
-from order_service.domain.orders import LineItem, Order, OrderStatus
+from order_service.domain.orders import Order, OrderStatus
 from order_service.domain.providers import Provider
 from order_service.domain.resilience import BreakerState
+from tests.fakes.orders import accepted_order
 from tests.integration.order_processes import running_simulator
 from tests.service_process import free_port
 
@@ -64,18 +64,7 @@ async def dispatching(
         repository = SqliteOrderRepository(db)
         ids = []
         for _ in range(orders):
-            now = datetime.now(UTC)
-            order = Order(
-                id=new_id(),
-                customer_id=uuid.uuid4(),
-                items=(LineItem("sku-1", 1),),
-                region="eu",
-                idempotency_key="k",
-                fingerprint="f",
-                status=OrderStatus.ACCEPTED,
-                created_at=now,
-                updated_at=now,
-            )
+            order = accepted_order()
             await repository.add(order)
             ids.append(order.id)
         dispatcher = Dispatcher(

@@ -1,17 +1,20 @@
 """The dispatcher on in-memory fakes: routing, retries, the breaker, crashes and shutdown."""
 
 import asyncio
-import uuid
 from dataclasses import dataclass, field
 
 import pytest
 
 from order_service.application.dispatch import Dispatcher, DispatchPolicy
 from order_service.application.order_ports import Delivery, Outcome, Slot
-from order_service.domain.ids import new_id
-from order_service.domain.orders import LineItem, Order, OrderStatus
+from order_service.domain.orders import Order, OrderStatus
 from order_service.domain.providers import Provider
-from tests.fakes.orders import InMemoryOrderStore, ScriptedProvider, UnlimitedRateLimiter
+from tests.fakes.orders import (
+    InMemoryOrderStore,
+    ScriptedProvider,
+    UnlimitedRateLimiter,
+    accepted_order,
+)
 from tests.fakes.users import FakeClock, FakeMonotonic
 from tests.unit.test_order_domain import provider
 
@@ -30,18 +33,7 @@ class Rig:
     dispatcher: Dispatcher
 
     async def add(self, region: str = "eu") -> Order:
-        now = FakeClock().now
-        order = Order(
-            id=new_id(),
-            customer_id=uuid.uuid4(),
-            items=(LineItem("sku-1", 1),),
-            region=region,
-            idempotency_key=str(uuid.uuid4()),
-            fingerprint="f",
-            status=OrderStatus.ACCEPTED,
-            created_at=now,
-            updated_at=now,
-        )
+        order = accepted_order(region=region, created_at=FakeClock().now)
         await self.store.add(order)
         return order
 

@@ -5,7 +5,8 @@ when a lease expires.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import asyncpg
 
@@ -62,42 +63,40 @@ class PostgresOrderOutbox:
         return [Claim(order_from_row(tuple(row)[1:]), token, row[0]) for row in rows]
 
     async def save(self, claim: Claim, order: Order) -> None:
-        async with (
-            self._pool.acquire(timeout=self._timeout) as connection,
-            connection.transaction(),
-        ):
-            await _check_lease(connection, claim, self._timeout)
-            await connection.execute(
-                UPDATE_ORDER, *mutable_values(order), order.id, timeout=self._timeout
-            )
+        async with self._fenced(claim, order):
+            pass
 
     async def finish(self, claim: Claim, order: Order) -> None:
-        async with (
-            self._pool.acquire(timeout=self._timeout) as connection,
-            connection.transaction(),
-        ):
-            await _check_lease(connection, claim, self._timeout)
+        async with self._fenced(claim, order) as connection:
             await connection.execute(
-                UPDATE_ORDER, *mutable_values(order), order.id, timeout=self._timeout
-            )
-            await connection.execute(
-                "DELETE FROM order_outbox WHERE order_id = $1",
-                order.id,
-                timeout=self._timeout,
+                "DELETE FROM order_outbox WHERE order_id = $1", order.id, timeout=self._timeout
             )
 
     async def retry_later(self, claim: Claim, order: Order, *, delay_seconds: float) -> None:
+        async with self._fenced(claim, order) as connection:
+            await connection.execute(
+                _RETRY_LATER, order.id, float(delay_seconds), timeout=self._timeout
+            )
+
+    @asynccontextmanager
+    async def _fenced(
+        self, claim: Claim, order: Order
+    ) -> AsyncIterator["asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"]:
+        """A transaction that holds the entry's lease (LeaseLost otherwise) and saves `order`;
+        the caller adds its change to the entry before it commits."""
         async with (
             self._pool.acquire(timeout=self._timeout) as connection,
             connection.transaction(),
         ):
-            await _check_lease(connection, claim, self._timeout)
+            found = await connection.fetchval(
+                _LOCK, claim.order.id, claim.lease_token, timeout=self._timeout
+            )
+            if found is None:
+                raise LeaseLost
             await connection.execute(
                 UPDATE_ORDER, *mutable_values(order), order.id, timeout=self._timeout
             )
-            await connection.execute(
-                _RETRY_LATER, order.id, float(delay_seconds), timeout=self._timeout
-            )
+            yield connection
 
     async def release(self, claims: Sequence[Claim]) -> None:
         async with self._pool.acquire(timeout=self._timeout) as connection:
@@ -111,11 +110,3 @@ class PostgresOrderOutbox:
         row = await self._pool.fetchrow(_STATS, timeout=self._timeout)
         assert row is not None  # noqa: S101 - an aggregate always returns one row
         return QueueStats(depth=row[0], oldest_age_seconds=max(0.0, row[1]))
-
-
-async def _check_lease(
-    connection: "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]", claim: Claim, timeout: float
-) -> None:
-    found = await connection.fetchval(_LOCK, claim.order.id, claim.lease_token, timeout=timeout)
-    if found is None:
-        raise LeaseLost

@@ -2,15 +2,16 @@
 which serialises claimers across processes as FOR UPDATE SKIP LOCKED does on PostgreSQL."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import aiosqlite
 
-from order_service.adapters.order_rows import ORDER_COLUMNS, order_from_row
+from order_service.adapters.order_rows import ORDER_COLUMNS, mutable_values, order_from_row
 from order_service.adapters.sqlite.order_repository import (
     UPDATE_ORDER,
     SqliteOrderDb,
-    sqlite_mutable,
+    sqlite_values,
 )
 from order_service.application.order_ports import Claim, LeaseLost, QueueStats
 from order_service.domain.orders import Order
@@ -46,26 +47,37 @@ class SqliteOrderOutbox:
         return [Claim(order, token, claimed[str(order.id)]) for order in orders]
 
     async def save(self, claim: Claim, order: Order) -> None:
-        async with self._db.transaction() as connection:
-            await _check_lease(connection, claim)
-            await connection.execute(UPDATE_ORDER, (*sqlite_mutable(order), str(order.id)))
+        async with self._fenced(claim, order):
+            pass
 
     async def finish(self, claim: Claim, order: Order) -> None:
-        async with self._db.transaction() as connection:
-            await _check_lease(connection, claim)
-            await connection.execute(UPDATE_ORDER, (*sqlite_mutable(order), str(order.id)))
+        async with self._fenced(claim, order) as connection:
             await connection.execute(
                 "DELETE FROM order_outbox WHERE order_id = ?", (str(order.id),)
             )
 
     async def retry_later(self, claim: Claim, order: Order, *, delay_seconds: float) -> None:
-        async with self._db.transaction() as connection:
-            await _check_lease(connection, claim)
-            await connection.execute(UPDATE_ORDER, (*sqlite_mutable(order), str(order.id)))
+        async with self._fenced(claim, order) as connection:
             await connection.execute(
                 "UPDATE order_outbox SET available_at = ?, lease_token = NULL WHERE order_id = ?",
                 (self._db.now() + delay_seconds, str(order.id)),
             )
+
+    @asynccontextmanager
+    async def _fenced(self, claim: Claim, order: Order) -> AsyncIterator[aiosqlite.Connection]:
+        """A transaction that holds the entry's lease (LeaseLost otherwise) and saves `order`;
+        the caller adds its change to the entry before it commits."""
+        async with self._db.transaction() as connection:
+            async with connection.execute(
+                "SELECT 1 FROM order_outbox WHERE order_id = ? AND lease_token = ?",
+                (str(claim.order.id), str(claim.lease_token)),
+            ) as cursor:
+                if await cursor.fetchone() is None:
+                    raise LeaseLost
+            await connection.execute(
+                UPDATE_ORDER, (*sqlite_values(mutable_values(order)), str(order.id))
+            )
+            yield connection
 
     async def release(self, claims: Sequence[Claim]) -> None:
         now = self._db.now()
@@ -81,12 +93,3 @@ class SqliteOrderOutbox:
         depth, oldest = rows[0]
         age = 0.0 if oldest is None else max(0.0, self._db.now() - oldest)
         return QueueStats(depth=depth, oldest_age_seconds=age)
-
-
-async def _check_lease(connection: aiosqlite.Connection, claim: Claim) -> None:
-    async with connection.execute(
-        "SELECT 1 FROM order_outbox WHERE order_id = ? AND lease_token = ?",
-        (str(claim.order.id), str(claim.lease_token)),
-    ) as cursor:
-        if await cursor.fetchone() is None:
-            raise LeaseLost

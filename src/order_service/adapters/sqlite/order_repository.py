@@ -13,6 +13,7 @@ import aiosqlite
 from order_service.adapters.order_rows import (
     MUTABLE_COLUMNS,
     ORDER_COLUMNS,
+    mutable_values,
     order_from_row,
     order_values,
 )
@@ -131,19 +132,10 @@ class SqliteOrderRepository:
             if row is None or row[0] != expected:
                 current = OrderStatus(row[0]) if row else expected
                 raise InvalidTransition(current, order.status)
-            await connection.execute(UPDATE_ORDER, (*sqlite_mutable(order), str(order.id)))
+            await connection.execute(
+                UPDATE_ORDER, (*sqlite_values(mutable_values(order)), str(order.id))
+            )
             await _enqueue(connection, order.id, self._db.now())
-
-
-def sqlite_mutable(order: Order) -> tuple[Any, ...]:
-    return (
-        str(order.status),
-        order.provider_id,
-        order.provider_ref,
-        order.attempts,
-        order.reason,
-        order.updated_at.isoformat(),
-    )
 
 
 async def _enqueue(connection: aiosqlite.Connection, order_id: uuid.UUID, now: float) -> None:
