@@ -50,9 +50,10 @@ def rig(
     providers: tuple[Provider, ...] = (CHEAP, DEAR),
     limiter: object = None,
     workers: int = 4,
+    clock: FakeMonotonic | None = None,
     **policy: float,
 ) -> Rig:
-    clock = FakeMonotonic()
+    clock = clock or FakeMonotonic()
     store = InMemoryOrderStore(clock)
     client = ScriptedProvider(script or {})
     settings = {
@@ -264,3 +265,29 @@ async def test_a_delivery_past_the_grace_period_is_cancelled_and_its_claim_relea
 def test_a_lease_shorter_than_a_delivery_is_refused_at_start_up() -> None:
     with pytest.raises(ValueError, match="lease"):
         rig(lease_seconds=2.0)
+
+
+@dataclass
+class StallingLimiter:
+    """Grants every slot at once, but the first reply reaches us `stall` seconds late."""
+
+    clock: FakeMonotonic
+    stall: float
+    asked: int = 0
+
+    async def reserve(self, provider: Provider, *, max_wait: float) -> Slot:  # noqa: ARG002
+        self.asked += 1
+        if self.asked == 1:
+            self.clock.advance(self.stall)
+        return Slot(wait=0.0, granted=True)
+
+
+async def test_a_slot_missed_by_a_stalled_process_is_forfeited_not_used_late() -> None:
+    clock = FakeMonotonic()
+    limiter = StallingLimiter(clock, stall=CHEAP.max_lateness + 0.01)
+    r = rig(limiter=limiter, clock=clock)
+    order = await r.add()
+    await r.dispatcher.run_once()
+    assert limiter.asked == 2
+    assert r.client.sent == [("cheap", str(order.id))]
+    assert r.order(order).status is OrderStatus.CONFIRMED

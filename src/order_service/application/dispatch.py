@@ -40,6 +40,8 @@ from order_service.domain.resilience import (
 
 _log = logging.getLogger(__name__)
 
+_SLOT_TRIES = 3  # rate slots a delivery may miss (process stalls) before it is put back
+
 
 @dataclass(frozen=True, slots=True)
 class DispatchPolicy:
@@ -290,19 +292,37 @@ class Dispatcher:
         """
         attempted = order.dispatched(self._clock())
         await self._outbox.save(claim, attempted)
-        slot = await self._limiter.reserve(provider, max_wait=self._policy.limiter_max_wait_seconds)
-        send_at = self._monotonic() + slot.wait
-        if not slot.granted:
-            await self._later(claim, order, slot.wait)
+        for _ in range(_SLOT_TRIES):
+            asked = self._monotonic()
+            slot = await self._limiter.reserve(
+                provider, max_wait=self._policy.limiter_max_wait_seconds
+            )
+            send_at = self._monotonic() + slot.wait
+            if not slot.granted:
+                await self._later(claim, order, slot.wait)
+                return None
+            self._observer.limiter_waited(provider.id, slot.wait)
+            delay = send_at - self._monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            # How late we may be, at most: the reply's round trip plus oversleeping.
+            late = (send_at - slot.wait - asked) + (self._monotonic() - send_at)
+            if late <= provider.max_lateness:
+                break
+            # A stalled process must not send on a slot long gone: it would arrive bunched
+            # with the sends of the slots after it. The missed slot is forfeited (unused
+            # capacity, never a violation) and a fresh one reserved.
+            _log.info(
+                "rate slot missed; reserving another",
+                extra={"provider": provider.id, "late_ms": round(late * 1000, 1)},
+            )
+        else:
+            await self._later(claim, order, 0.0)
             return None
-        self._observer.limiter_waited(provider.id, slot.wait)
         _log.info(
             "order dispatched",
             extra={**_ids(attempted), "provider": provider.id, "attempt": attempted.attempts},
         )
-        delay = send_at - self._monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
         return attempted, await self._client.submit(provider, attempted)
 
     async def _settle(

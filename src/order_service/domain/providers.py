@@ -38,6 +38,14 @@ class Provider:
         """
         return 1
 
+    @property
+    def max_lateness(self) -> float:
+        """How late after its rate slot a request may still go: half the jitter budget.
+
+        The other half is left to the network and to the provider's own measurement.
+        """
+        return (self.burst - self.send_burst) / self.rate_per_second / 2
+
     def covers(self, region: str, skus: Collection[str]) -> bool:
         region_ok = ANY in self.regions or region in self.regions
         return region_ok and (ANY in self.skus or all(sku in self.skus for sku in skus))
