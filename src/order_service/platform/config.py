@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     rate_limiter_fallback_share: float = Field(default=0.25, gt=0, le=1)
     worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
+    # Search: each index query is bounded by its own timeout and the request's remaining budget.
+    search_timeout_seconds: Seconds = 5.0
+    search_index_timeout_seconds: Seconds = 2.0
+
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
