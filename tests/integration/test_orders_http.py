@@ -152,3 +152,20 @@ def test_only_an_admin_retries_and_only_a_failed_order(api: Api) -> None:
     url = f"/v1/orders/{order['id']}/retry"
     assert api.client.post(url, headers=api.ada).status_code == 403
     assert api.client.post(url, headers=api.admin).status_code == 409
+
+
+def test_the_openapi_document_describes_the_order_routes(api: Api) -> None:
+    paths = api.client.get("/openapi.json").json()["paths"]
+    operations = {
+        paths[path][method]["operationId"]
+        for path, method in [
+            ("/v1/orders", "post"),
+            ("/v1/orders", "get"),
+            ("/v1/orders/{id}", "get"),
+            ("/v1/orders/{id}/retry", "post"),
+        ]
+    }
+    assert operations == {"placeOrder", "listOrders", "getOrder", "retryOrder"}
+    listed = {p["name"] for p in paths["/v1/orders"]["get"]["parameters"]}
+    assert listed == {"status", "limit", "cursor"}
+    assert "202" in paths["/v1/orders"]["post"]["responses"]

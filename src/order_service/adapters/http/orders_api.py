@@ -3,15 +3,38 @@
 import uuid
 from collections.abc import Callable
 
-from order_service.adapters.http.app import Request, Response, Route, json_response
+from order_service.adapters.http.app import (
+    QueryParameter,
+    Request,
+    Response,
+    Route,
+    json_response,
+)
 from order_service.adapters.http.order_schemas import OrderOut, OrderPageOut, PlaceOrder
 from order_service.adapters.http.problems import HttpProblem
-from order_service.application.orders import Orders
+from order_service.application.orders import MAX_PAGE, Orders
 from order_service.domain.orders import LineItem, OrderStatus
 
 _BODY_PROBLEMS = (400, 413, 415, 422)
 _AUTH_PROBLEMS = (401, 403)
 _DEFAULT_PAGE = 20
+_LIST_QUERY = (
+    QueryParameter(
+        "status",
+        "Only orders in this status.",
+        {"type": "string", "enum": [s.value for s in OrderStatus]},
+    ),
+    QueryParameter(
+        "limit",
+        "Orders per page.",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": _DEFAULT_PAGE},
+    ),
+    QueryParameter(
+        "cursor",
+        "The next_cursor of the previous page.",
+        {"type": "string", "format": "uuid"},
+    ),
+)
 
 
 def order_routes(orders: Orders, *, on_accepted: Callable[[], None] = lambda: None) -> list[Route]:
@@ -97,6 +120,7 @@ def order_routes(orders: Orders, *, on_accepted: Callable[[], None] = lambda: No
             responses={200: OrderPageOut},
             problems=(400, *_AUTH_PROBLEMS, 422),
             authenticated=True,
+            query=_LIST_QUERY,
         ),
         Route(
             "GET",
