@@ -144,7 +144,7 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
             index_timeout=settings.search_index_timeout_seconds,
             observer=PrometheusSearchTelemetry(search_metrics()),
         )
-        order_store, outbox = await _open_order_store(settings, stack)
+        order_store, outbox = await _open_order_store(settings, stack, database)
         orders = Orders(orders=order_store, clock=utc_now)
         on_accepted = _no_op
         if dispatch:
@@ -247,7 +247,8 @@ def _no_op() -> None:
 async def run_dispatch_worker(settings: Settings) -> None:
     """`order-service worker`: the dispatcher alone, until SIGTERM/SIGINT, then a graceful stop."""
     async with AsyncExitStack() as stack:
-        _, outbox = await _open_order_store(settings, stack)
+        database = await _open_database(settings, stack, [])
+        _, outbox = await _open_order_store(settings, stack, database)
         dispatcher = await _open_dispatcher(settings, stack, outbox)
         if settings.worker_metrics_port is not None:
             from prometheus_client import start_http_server  # noqa: PLC0415
@@ -260,27 +261,19 @@ async def run_dispatch_worker(settings: Settings) -> None:
 
 
 async def _open_order_store(
-    settings: Settings, stack: AsyncExitStack
+    settings: Settings, stack: AsyncExitStack, database: Database
 ) -> tuple[OrderRepository, OrderOutbox]:
-    url = settings.effective_database_url
-    if url.startswith("sqlite:///"):
-        # A connection of its own: the order adapters run multi-statement transactions on it.
-        connection = await stack.enter_async_context(open_sqlite(sqlite_path(url)))
-        db = SqliteOrderDb(connection)
-        return SqliteOrderRepository(db), SqliteOrderOutbox(db)
-    pool = await stack.enter_async_context(
-        open_postgres_pool(
-            url,
-            schema=settings.database_schema,
-            min_size=min(1, settings.db_pool_min_size),
-            max_size=settings.db_pool_max_size,
-            timeout=settings.db_timeout_seconds,
-        )
-    )
     timeout = settings.db_timeout_seconds
-    return PostgresOrderRepository(pool, timeout=timeout), PostgresOrderOutbox(
-        pool, timeout=timeout
-    )
+    if isinstance(database, asyncpg.Pool):
+        return PostgresOrderRepository(database, timeout=timeout), PostgresOrderOutbox(
+            database, timeout=timeout
+        )
+    # A SQLite connection of its own: the order adapters run multi-statement transactions,
+    # which must not interleave with other adapters' statements on a shared connection.
+    path = sqlite_path(settings.effective_database_url)
+    connection = await stack.enter_async_context(open_sqlite(path))
+    db = SqliteOrderDb(connection)
+    return SqliteOrderRepository(db), SqliteOrderOutbox(db)
 
 
 # The embedded default's provider: the built-in simulator, served in-process (no socket).
