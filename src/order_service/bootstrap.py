@@ -10,6 +10,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiosqlite
 import asyncpg
@@ -17,15 +18,22 @@ import httpx
 from redis.asyncio import Redis
 
 from order_service import __version__
+from order_service.adapters.blobs.filesystem import FilesystemBlobStore
+from order_service.adapters.blobs.s3 import S3BlobStore
 from order_service.adapters.crypto.argon2_hasher import Argon2PasswordHasher
 from order_service.adapters.crypto.jwt_tokens import JwtTokens, KeyRing
 from order_service.adapters.dispatch_metrics import PrometheusDispatchObserver, limiter_fallback
 from order_service.adapters.http.app import HttpApp, HttpLimits, ReadinessCheck, Route, Wiring
 from order_service.adapters.http.auth_api import auth_routes
+from order_service.adapters.http.images_api import image_routes
 from order_service.adapters.http.orders_api import order_routes
 from order_service.adapters.http.probes import probe_routes
 from order_service.adapters.http.products_api import product_routes
 from order_service.adapters.http.search_api import search_routes
+from order_service.adapters.images.blob_repository import BlobImageRepository
+from order_service.adapters.images.metrics import default_image_metrics
+from order_service.adapters.images.render_pool import PoolImageCodec
+from order_service.adapters.images.tracing import TracedBlobStore
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
 from order_service.adapters.memory.rate_limiter import InProcessRateLimiter
 from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
@@ -50,11 +58,13 @@ from order_service.adapters.telemetry.search_telemetry import (
 )
 from order_service.application.accounts import Accounts
 from order_service.application.dispatch import Dispatcher, DispatchPolicy
+from order_service.application.images import BlobStore, ByteBudgetCache, Images
 from order_service.application.order_ports import OrderOutbox, OrderRepository, RateLimiter
 from order_service.application.orders import Orders
 from order_service.application.ports import FailureThrottle, UserRepository
 from order_service.application.products import Catalogue, ProductRepository
 from order_service.application.search import SearchEverywhere, SearchIndex, SearchIndexer
+from order_service.domain.images import ThumbnailLimits
 from order_service.domain.providers import Provider
 from order_service.domain.search import IndexName
 from order_service.platform.config import Settings, load_settings
@@ -153,10 +163,12 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
             group.create_task(dispatcher.run(grace_seconds=settings.shutdown_grace_seconds))
             stack.callback(dispatcher.stop)  # runs first on exit: the group then waits for it
             on_accepted = dispatcher.nudge
+        images = _build_images(settings, stack)
         yield Wiring(
             routes=[
                 *auth_routes(accounts, keys),
                 *order_routes(orders, on_accepted=on_accepted),
+                *image_routes(images, max_upload_bytes=settings.images_max_upload_bytes),
                 *product_routes(catalogue),
                 *search_routes(search, timeout=settings.search_timeout_seconds),
             ],
@@ -366,4 +378,54 @@ def _open_rate_limiter(settings: Settings, stack: AsyncExitStack) -> RateLimiter
         fallback=InProcessRateLimiter(share=settings.rate_limiter_fallback_share),
         prefix=settings.rate_limiter_key_prefix,
         on_fallback=limiter_fallback,
+    )
+
+
+def _open_blob_store(settings: Settings) -> BlobStore:
+    url = settings.images_blob_url
+    if url is None:
+        return TracedBlobStore(FilesystemBlobStore(settings.var_dir / "blobs"), store="file")
+    if url.startswith("file://"):
+        return TracedBlobStore(FilesystemBlobStore(Path(url.removeprefix("file://"))), store="file")
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    secret = settings.images_s3_secret_access_key
+    store = S3BlobStore(
+        bucket=bucket,
+        prefix=prefix or None,
+        endpoint=settings.images_s3_endpoint,
+        region=settings.images_s3_region,
+        access_key_id=settings.images_s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret else None,
+    )
+    return TracedBlobStore(store, store="s3")
+
+
+def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
+    metrics = default_image_metrics()
+    codec = PoolImageCodec(
+        kind=settings.images_render_pool,
+        workers=settings.images_render_workers,
+        queue=settings.images_render_queue,
+        max_pixels=settings.images_max_pixels,
+        max_render_seconds=settings.images_render_timeout_seconds,
+        gauges=metrics,
+    )
+    stack.callback(codec.close)
+    blobs = _open_blob_store(settings)
+    allowed = frozenset(
+        (int(w), int(h))
+        for w, _, h in (size.partition("x") for size in settings.images_allowed_sizes.split(","))
+        if w and h
+    )
+    return Images(
+        blobs=blobs,
+        repository=BlobImageRepository(blobs),
+        codec=codec,
+        cache=ByteBudgetCache(settings.images_cache_bytes),
+        limits=ThumbnailLimits(
+            max_side=settings.images_max_side, allowed=allowed, outputs=codec.outputs
+        ),
+        max_upload_bytes=settings.images_max_upload_bytes,
+        quality=settings.images_quality,
+        metrics=metrics,
     )
