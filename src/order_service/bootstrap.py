@@ -58,7 +58,7 @@ from order_service.adapters.telemetry.search_telemetry import (
 )
 from order_service.application.accounts import Accounts
 from order_service.application.dispatch import Dispatcher, DispatchPolicy
-from order_service.application.images import BlobStore, ByteBudgetCache, Images
+from order_service.application.images import BlobStore, ByteBudgetCache, ImageRepository, Images
 from order_service.application.order_ports import OrderOutbox, OrderRepository, RateLimiter
 from order_service.application.orders import Orders
 from order_service.application.ports import FailureThrottle, UserRepository
@@ -148,7 +148,12 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
             max_failures_per_client=settings.login_max_failures_per_client,
             indexer=indexer,
         )
-        catalogue = Catalogue(products=products, indexer=indexer, clock=utc_now)
+        # One image repository for both, so a product can name a photo uploaded a moment ago.
+        blobs = _open_blob_store(settings)
+        image_repository = BlobImageRepository(blobs)
+        catalogue = Catalogue(
+            products=products, images=image_repository, indexer=indexer, clock=utc_now
+        )
         search = SearchEverywhere(
             indices=indices,
             index_timeout=settings.search_index_timeout_seconds,
@@ -163,7 +168,7 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
             group.create_task(dispatcher.run(grace_seconds=settings.shutdown_grace_seconds))
             stack.callback(dispatcher.stop)  # runs first on exit: the group then waits for it
             on_accepted = dispatcher.nudge
-        images = _build_images(settings, stack)
+        images = _build_images(settings, stack, blobs, image_repository)
         yield Wiring(
             routes=[
                 *auth_routes(accounts, keys),
@@ -400,7 +405,9 @@ def _open_blob_store(settings: Settings) -> BlobStore:
     return TracedBlobStore(store, store="s3")
 
 
-def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
+def _build_images(
+    settings: Settings, stack: AsyncExitStack, blobs: BlobStore, repository: ImageRepository
+) -> Images:
     metrics = default_image_metrics()
     codec = PoolImageCodec(
         kind=settings.images_render_pool,
@@ -411,7 +418,6 @@ def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
         gauges=metrics,
     )
     stack.callback(codec.close)
-    blobs = _open_blob_store(settings)
     allowed = frozenset(
         (int(w), int(h))
         for w, _, h in (size.partition("x") for size in settings.images_allowed_sizes.split(","))
@@ -419,7 +425,7 @@ def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
     )
     return Images(
         blobs=blobs,
-        repository=BlobImageRepository(blobs),
+        repository=repository,
         codec=codec,
         cache=ByteBudgetCache(settings.images_cache_bytes),
         limits=ThumbnailLimits(
