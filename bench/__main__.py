@@ -14,7 +14,11 @@ QUICK_RESULTS = Path(__file__).resolve().parent.parent / "var" / "bench-quick"
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="seconds: checks the harness works")
-    parser.add_argument("--out", type=Path, help="results directory (default: bench/results, quick: var/bench-quick)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="results directory (default: bench/results; quick: var/bench-quick)",
+    )
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--seconds", type=int, help="measured seconds per run")
     parser.add_argument("--connections", type=int)
