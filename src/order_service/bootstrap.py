@@ -9,6 +9,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from order_service import __version__
 from order_service.adapters.crypto.argon2_hasher import Argon2PasswordHasher
@@ -16,15 +18,18 @@ from order_service.adapters.crypto.jwt_tokens import JwtTokens, KeyRing
 from order_service.adapters.http.app import HttpApp, HttpLimits, ReadinessCheck, Route, Wiring
 from order_service.adapters.http.auth_api import auth_routes
 from order_service.adapters.http.probes import probe_routes
+from order_service.adapters.memory.cached_user_repository import InProcessCachedUserRepository
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
 from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
 from order_service.adapters.postgres.user_repository import PostgresUserRepository
+from order_service.adapters.redis.cached_user_repository import RedisCachedUserRepository
 from order_service.adapters.redis.failure_throttle import RedisFailureThrottle
 from order_service.adapters.sqlite.database import open_sqlite, ping_sqlite, sqlite_path
 from order_service.adapters.sqlite.user_repository import SqliteUserRepository
 from order_service.application.accounts import Accounts
 from order_service.application.ports import FailureThrottle, UserRepository
 from order_service.platform.config import Settings, load_settings
+from order_service.platform.gc_tuning import tune_gc
 from order_service.platform.logging import configure_logging
 
 APP_FACTORY = "order_service.bootstrap:create_app"
@@ -69,7 +74,9 @@ def load_key_ring(settings: Settings) -> KeyRing:
 async def wire(settings: Settings) -> AsyncIterator[Wiring]:
     async with AsyncExitStack() as stack:
         readiness: list[ReadinessCheck] = []
-        users = await _open_user_store(settings, stack, readiness)
+        users = _cached_user_store(
+            settings, stack, await _open_user_store(settings, stack, readiness)
+        )
         throttle = await _open_failure_throttle(settings, stack, readiness)
         hasher = Argon2PasswordHasher(
             time_cost=settings.argon2_time_cost,
@@ -86,6 +93,7 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             audience=settings.jwt_audience,
             ttl_seconds=settings.access_token_ttl_seconds,
             clock=utc_now,
+            cache_size=settings.token_cache_size,
         )
         accounts = Accounts(
             users=users,
@@ -96,12 +104,41 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             max_failures_per_email=settings.login_max_failures_per_email,
             max_failures_per_client=settings.login_max_failures_per_client,
         )
-        yield Wiring(
+        wiring = Wiring(
             routes=auth_routes(accounts, keys),
             verifier=tokens,
             readiness=readiness,
             accounts=accounts,
         )
+        # Last, once everything long-lived exists: see platform/gc_tuning.py.
+        tune_gc(freeze=settings.gc_freeze, gen0_threshold=settings.gc_gen0_threshold)
+        yield wiring
+
+
+def _cached_user_store(
+    settings: Settings, stack: AsyncExitStack, store: UserRepository
+) -> UserRepository:
+    """Reads by id from memory, then Redis (shared by every replica), then the store."""
+    users = store
+    if settings.redis_url is not None:
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+            # A cache that retries makes an outage slower than having no cache.
+            retry=Retry(NoBackoff(), 0),
+        )
+        stack.push_async_callback(redis.aclose)
+        users = RedisCachedUserRepository(
+            users, redis, ttl_seconds=settings.user_cache_redis_ttl_seconds
+        )
+    if settings.user_cache_size > 0:
+        users = InProcessCachedUserRepository(
+            users,
+            max_entries=settings.user_cache_size,
+            ttl_seconds=settings.user_cache_ttl_seconds,
+        )
+    return users
 
 
 async def _open_user_store(

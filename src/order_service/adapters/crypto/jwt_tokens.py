@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ _log = logging.getLogger(__name__)
 ALGORITHM = "EdDSA"
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 _PEM_END = "-----END PRIVATE KEY-----"
+_LEEWAY = 5  # seconds of clock skew tolerated on exp and nbf
 
 
 def _b64url(raw: bytes) -> str:
@@ -127,16 +129,32 @@ def _load_pem(pem: bytes, origin: str) -> SigningKey:
 
 
 class JwtTokens:
-    """TokenIssuer and TokenVerifier: EdDSA JWTs with kid, iss, aud, exp, sub and roles."""
+    """TokenIssuer and TokenVerifier: EdDSA JWTs with kid, iss, aud, exp, sub and roles.
+
+    A token that verified is remembered until it expires (a bounded LRU keyed by the whole
+    token, signature included): the Ed25519 check and claim validation, most of the CPU of an
+    authenticated read, run once per token instead of once per request. A forged or altered
+    token is a different key, so it is always verified in full; failures are never cached.
+    """
 
     def __init__(
-        self, *, keys: KeyRing, issuer: str, audience: str, ttl_seconds: int, clock: Clock
+        self,
+        *,
+        keys: KeyRing,
+        issuer: str,
+        audience: str,
+        ttl_seconds: int,
+        clock: Clock,
+        cache_size: int = 16_384,
     ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
         self._ttl = ttl_seconds
         self._clock = clock
+        self._cache_size = cache_size
+        # token -> (principal, the instant after which it no longer verifies)
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def issue(self, principal: Principal) -> IssuedToken:
         now = int(self._clock().timestamp())
@@ -157,6 +175,22 @@ class JwtTokens:
         return IssuedToken(access_token=token, expires_in=self._ttl)
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, valid_until = cached
+            if self._clock().timestamp() < valid_until:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+            raise Unauthenticated("the access token has expired")
+        principal, valid_until = self._verify_signature_and_claims(token)
+        if self._cache_size > 0:
+            self._verified[token] = (principal, valid_until)
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _verify_signature_and_claims(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
@@ -174,7 +208,7 @@ class JwtTokens:
                 audience=self._audience,
                 issuer=self._issuer,
                 options={"require": _REQUIRED_CLAIMS},
-                leeway=5,
+                leeway=_LEEWAY,
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the access token has expired") from None
@@ -186,7 +220,8 @@ class JwtTokens:
             raise Unauthenticated("the access token's signature is invalid") from None
         except jwt.InvalidTokenError:
             raise Unauthenticated("the access token is invalid") from None
-        return _principal(claims)
+        # PyJWT accepts a token while now < exp + leeway; the cache keeps exactly that window.
+        return _principal(claims), float(claims["exp"]) + _LEEWAY
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
