@@ -173,10 +173,13 @@ def _run_scenarios(  # noqa: PLR0917 - the run's parts, named at the one call si
     scenarios: dict[str, Any] = results["scenarios"]
     service = servers.get("service")
 
-    def load(script: str, connections: int, env: Mapping[str, str]) -> Load:
-        return Load(script, connections, plan.seconds, plan.warmup_seconds, load_cpu, env)
+    def load(script: str, connections: int, env: Mapping[str, str], warm: int = 0) -> Load:
+        return Load(script, connections, plan.seconds, plan.warmup_seconds, load_cpu, env, warm)
 
-    users_load = load("users.lua", plan.connections, {"BENCH_PAIRS": str(seeded.pairs_file)})
+    # Steady state: the first warm-up of each stack reaches every seeded user at least once.
+    users_load = load(
+        "users.lua", plan.connections, {"BENCH_PAIRS": str(seeded.pairs_file)}, plan.users
+    )
     token_load = load(
         "token.lua", plan.token_connections, {"BENCH_LOGINS": str(seeded.logins_file)}
     )

@@ -4,6 +4,8 @@ dofile(os.getenv("BENCH_WRK_DIR") .. "/report.lua")
 
 local prepared = {}
 local i = 0
+-- Where the previous run of this script stopped: successive runs walk the whole list.
+local start = tonumber(os.getenv("BENCH_START") or "0")
 
 function init(args)
   for line in io.lines(os.getenv("BENCH_PAIRS")) do
@@ -14,6 +16,7 @@ function init(args)
 end
 
 function request()
-  i = i % #prepared + 1
+  i = (i + start) % #prepared + 1
+  start = 0
   return prepared[i]
 end
