@@ -8,10 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from order_service import __version__
 from order_service.adapters.crypto.argon2_hasher import Argon2PasswordHasher
 from order_service.adapters.crypto.jwt_tokens import JwtTokens, KeyRing
@@ -20,10 +16,6 @@ from order_service.adapters.http.auth_api import auth_routes
 from order_service.adapters.http.probes import probe_routes
 from order_service.adapters.memory.cached_user_repository import InProcessCachedUserRepository
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
-from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
-from order_service.adapters.postgres.user_repository import PostgresUserRepository
-from order_service.adapters.redis.cached_user_repository import RedisCachedUserRepository
-from order_service.adapters.redis.failure_throttle import RedisFailureThrottle
 from order_service.adapters.sqlite.database import open_sqlite, ping_sqlite, sqlite_path
 from order_service.adapters.sqlite.user_repository import SqliteUserRepository
 from order_service.application.accounts import Accounts
@@ -121,6 +113,14 @@ def _cached_user_store(
     """Reads by id from memory, then Redis (shared by every replica), then the store."""
     users = store
     if settings.redis_url is not None:
+        from redis.asyncio import Redis  # noqa: PLC0415 - see _open_user_store
+        from redis.asyncio.retry import Retry  # noqa: PLC0415
+        from redis.backoff import NoBackoff  # noqa: PLC0415
+
+        from order_service.adapters.redis.cached_user_repository import (  # noqa: PLC0415
+            RedisCachedUserRepository,
+        )
+
         redis = Redis.from_url(
             settings.redis_url,
             socket_timeout=settings.redis_timeout_seconds,
@@ -149,6 +149,16 @@ async def _open_user_store(
         connection = await stack.enter_async_context(open_sqlite(sqlite_path(url)))
         readiness.append(ReadinessCheck("database", lambda: ping_sqlite(connection)))
         return SqliteUserRepository(connection)
+    # Drivers of the production parts are imported only when configured: the embedded default
+    # then starts without loading asyncpg and redis (a third of its start-up time).
+    from order_service.adapters.postgres.database import (  # noqa: PLC0415
+        open_postgres_pool,
+        ping_postgres,
+    )
+    from order_service.adapters.postgres.user_repository import (  # noqa: PLC0415
+        PostgresUserRepository,
+    )
+
     pool = await stack.enter_async_context(
         open_postgres_pool(
             url,
@@ -168,6 +178,12 @@ async def _open_failure_throttle(
     window = settings.login_failure_window_seconds
     if settings.redis_url is None:
         return InProcessFailureThrottle(window_seconds=window)
+    from redis.asyncio import Redis  # noqa: PLC0415 - see _open_user_store
+
+    from order_service.adapters.redis.failure_throttle import (  # noqa: PLC0415
+        RedisFailureThrottle,
+    )
+
     redis = Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_seconds,
