@@ -31,6 +31,13 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="an extra ORDER_SERVICE_* setting for the service (repeatable)",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:SETTING=VALUE[,SETTING=VALUE]",
+        help="another order-service with these settings, measured in the same rounds (repeatable)",
+    )
     parser.add_argument("--label", help="a tag for the result files, e.g. before-token-cache")
     args = parser.parse_args()
     plan = Plan.quick() if args.quick else Plan.full()
@@ -42,6 +49,12 @@ def main() -> None:
         changes["stacks"] = tuple(args.stacks.split(","))
     if args.set:
         changes["service_env"] = dict(item.split("=", 1) for item in args.set)
+    if args.variant:
+        variants = {}
+        for item in args.variant:
+            name, _, settings = item.partition(":")
+            variants[name] = dict(pair.split("=", 1) for pair in settings.split(",") if pair)
+        changes["variants"] = variants
     plan = dataclasses.replace(plan, **changes)  # type: ignore[arg-type]
     run(plan, args.out or (QUICK_RESULTS if args.quick else RESULTS), label=args.label)
 

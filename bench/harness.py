@@ -56,6 +56,10 @@ class Plan:
     load_cpu: str | None = "0"
     stacks: tuple[str, ...] = ("ceiling", "peer", "service")
     service_env: Mapping[str, str] = field(default_factory=dict)
+    # Extra order-service processes with other settings, measured in the same interleaved
+    # rounds on GET /v1/users/{id}: an ablation ("what does this optimisation buy?") whose
+    # numbers are comparable because the machine's noise hit every variant alike.
+    variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @classmethod
     def quick(cls) -> "Plan":
@@ -147,6 +151,16 @@ def _start_stacks(plan: Plan, seeded: Seeded, work: Path, cpu: str | None) -> di
             ready_path="/ready",
             cpu=cpu,
         )
+        for variant, settings in plan.variants.items():
+            _log(f"starting order-service variant {variant}: {dict(settings)}")
+            servers[f"service:{variant}"] = start_server(
+                f"service-{variant}",
+                [python, "-m", "order_service", "serve", "--port", "{port}", "--workers", "1"],
+                env={**base_env, **service_env(seeded, work), **plan.service_env, **settings},
+                work_dir=work,
+                ready_path="/ready",
+                cpu=cpu,
+            )
     return servers
 
 
@@ -362,6 +376,7 @@ def _meta(
         "server_cpu": server_cpu,
         "load_cpu": load_cpu,
         "service_env": dict(plan.service_env),
+        "variants": {name: dict(env) for name, env in plan.variants.items()},
         "load_before": _loadavg(),
     }
 

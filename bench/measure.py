@@ -70,7 +70,9 @@ def wrk(server: Server, load: Load, seconds: int) -> dict[str, Any]:
 
 def measure(server: Server, load: Load) -> dict[str, Any]:
     """Warm up, then one measured run; everything the report needs about it."""
-    warmed, spent = 0, 0
+    # The caches persist across rounds: only a stack's first run needs the long warm-up.
+    warmed = _progress.get((server.name, load.script), 0)
+    spent = 0
     while load.warmup_seconds and spent < MAX_WARMUP_SECONDS:
         warmed += wrk(server, load, load.warmup_seconds)["requests"]
         spent += load.warmup_seconds

@@ -32,7 +32,8 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
         peer = stacks.get("peer", {}).get("median", {}).get("rps")
         reference = stacks.get("pgbench", {}).get("median", {}).get("rps")
         for stack, data in stacks.items():
-            name = _STACK_NAMES.get(stack, stack)
+            base, _, variant = stack.partition(":")
+            name = _STACK_NAMES.get(base, base) + (f" [{variant}]" if variant else "")
             if "n/a" in data:
                 out.append([scenario, name, f"n/a: {data['n/a']}", *([""] * 11)])
                 continue
@@ -92,6 +93,8 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if meta.get("service_env"):
         head.append(f"- service settings: {meta['service_env']}")
+    for name, settings in meta.get("variants", {}).items():
+        head.append(f"- variant `{name}`: order-service with {settings}")
     if meta.get("label"):
         head.append(f"- label: {meta['label']}")
     return "\n".join([*head, "", table(results), ""])
