@@ -50,6 +50,7 @@ class Plan:
     warmup_seconds: int
     connections: int
     users: int
+    paced_rps: int
     token_connections: int
     startup_tries: int
     server_cpu: str | None = "1"
@@ -63,11 +64,11 @@ class Plan:
 
     @classmethod
     def quick(cls) -> "Plan":
-        return cls("quick", 1, 2, 1, 10, 200, 2, 1)
+        return cls("quick", 1, 2, 1, 10, 200, 200, 2, 1)
 
     @classmethod
     def full(cls) -> "Plan":
-        return cls("full", 3, 10, 3, 50, 10_000, 8, 5)
+        return cls("full", 3, 10, 3, 50, 10_000, 1000, 8, 5)
 
 
 def _cpus() -> tuple[str | None, str | None]:
@@ -194,6 +195,14 @@ def _run_scenarios(  # noqa: PLR0917 - the run's parts, named at the one call si
     users_load = load(
         "users.lua", plan.connections, {"BENCH_PAIRS": str(seeded.pairs_file)}, plan.users
     )
+    paced_load = load(
+        "users_paced.lua",
+        plan.connections,
+        {
+            "BENCH_PAIRS": str(seeded.pairs_file),
+            "BENCH_DELAY_MS": str(round(plan.connections * 1000 / plan.paced_rps)),
+        },
+    )
     token_load = load(
         "token.lua", plan.token_connections, {"BENCH_LOGINS": str(seeded.logins_file)}
     )
@@ -208,6 +217,9 @@ def _run_scenarios(  # noqa: PLR0917 - the run's parts, named at the one call si
         _log(f"round {round_number} of {plan.rounds}")
         for name, server in servers.items():
             record("users", name, partial(measure, server, users_load))
+        for name, server in servers.items():
+            if name != "peer":  # it cannot serve the paced rate: that run would be saturated
+                record("users_paced", name, partial(measure, server, paced_load))
         if service is not None:
             record("token", "service", partial(measure, service, token_load))
             if orders is not None:
@@ -373,6 +385,7 @@ def _meta(
         "connections": plan.connections,
         "token_connections": plan.token_connections,
         "users": plan.users,
+        "paced_rps": plan.paced_rps,
         "server_cpu": server_cpu,
         "load_cpu": load_cpu,
         "service_env": dict(plan.service_env),

@@ -86,7 +86,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"- machine: {meta['machine']}; python {meta['python']}",
         f"- server core {meta['server_cpu']}, wrk core {meta['load_cpu']}; "
         f"{meta['rounds']} rounds x {meta['seconds']} s (+{meta['warmup_seconds']} s warm-up), "
-        f"-c{meta['connections']} (token: -c{meta['token_connections']}), {meta['users']} users",
+        f"-c{meta['connections']} (token: -c{meta['token_connections']}), {meta['users']} users; "
+        f"users_paced: about {meta.get('paced_rps', 'n/a')} req/s",
         f"- load average before / after: {meta['load_before']} / {meta.get('load_after', 'n/a')}; "
         f"driver time {meta.get('driver_seconds', 'n/a')} s",
         f"- packages: {', '.join(f'{k} {v}' for k, v in meta['packages'].items())}",

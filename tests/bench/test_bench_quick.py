@@ -54,6 +54,9 @@ def test_quick_benchmark_measures_every_stack_and_writes_the_table(
         assert median["errors"] == 0, (stack, data["runs"])
         assert median["p50_ms"] <= median["p99_ms"] <= median["p999_ms"], stack
         assert median["rss_mib"] > 0, stack
+    paced = results["scenarios"]["users_paced"]
+    assert set(paced) == {"ceiling", "service"}
+    assert all(data["median"]["errors"] == 0 for data in paced.values())
     assert results["scenarios"]["token"]["service"]["median"]["requests"] > 0
     assert results["scenarios"]["orders_post"]["pgbench"]["median"]["rps"] > 0
     assert results["startup"]["median_seconds"] > 0
