@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     # HTTP server
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1, le=128)
+    # One process per core: each runs its own event loop, so the service uses every core.
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=128)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_concurrent_requests: int = Field(default=1024, ge=1)
     request_timeout_seconds: Seconds = 10.0
@@ -107,26 +108,18 @@ class SettingsError(Exception):
     """A setting is wrong; str(error) is the one line to show the operator."""
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def load_settings() -> Settings:
     """Read and validate the settings, raising SettingsError naming the first bad one."""
-    env = os.environ if environ is None else environ
     known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
-    for variable in sorted(env):
+    for variable in sorted(os.environ):
         unknown = variable.startswith(ENV_PREFIX) and variable not in known
         if unknown and not variable.startswith(_NOT_SETTINGS):
             raise SettingsError(f"unknown setting {variable} (is it misspelt?)")
-    config_file = env.get(CONFIG_FILE_VARIABLE)
+    config_file = os.environ.get(CONFIG_FILE_VARIABLE)
     if config_file and not Path(config_file).is_file():
         raise SettingsError(f"{CONFIG_FILE_VARIABLE}={config_file}: no such file")
     try:
-        if environ is None:
-            return Settings()
-        prefixed = {
-            name: env[f"{ENV_PREFIX}{name.upper()}"]
-            for name in Settings.model_fields
-            if f"{ENV_PREFIX}{name.upper()}" in env
-        }
-        return Settings.model_validate(prefixed)
+        return Settings()
     except ValidationError as error:
         first = error.errors()[0]
         name = f"{ENV_PREFIX}{str(first['loc'][0]).upper()}" if first["loc"] else "settings"
