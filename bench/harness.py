@@ -97,7 +97,8 @@ def run(plan: Plan, out_dir: Path, label: str | None = None) -> dict[str, Any]:
             with running(list(servers.values())):
                 results["ready_seconds"] = {n: s.ready_after for n, s in servers.items()}
                 _run_scenarios(plan, results, servers, seeded, work, load_cpu)
-            results["startup"] = _startup(plan, work, server_cpu)
+            # As a user starts it: default settings (one worker per core), not pinned.
+            results["startup"] = _startup(plan, work, None)
         finally:
             drop_schema(POSTGRES_DSN, schema)
     results["meta"]["load_after"] = _loadavg()
@@ -327,7 +328,10 @@ def _post(port: int, path: str, body: bytes, token: str) -> tuple[int, bytes]:
 
 
 def _startup(plan: Plan, work: Path, cpu: str | None) -> dict[str, Any]:
-    """Seconds from `order-service serve` starting to /ready = 200, embedded default, fresh dir."""
+    """Seconds from `order-service serve` starting to /ready = 200, embedded default, fresh dir.
+
+    The migration runs first and is not timed (`make run` runs it as a separate step).
+    """
     times = []
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_SERVICE_")}
     for attempt in range(plan.startup_tries):
