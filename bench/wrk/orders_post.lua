@@ -1,6 +1,6 @@
 -- POST /v1/orders as the seeded users in turn, a fresh Idempotency-Key per request.
 -- BENCH_PAIRS: "<user id> <access token>" lines; BENCH_ORDER_BODY: the JSON body to send.
-dofile(os.getenv("BENCH_WRK_DIR") .. "/report.lua")
+dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
 local tokens = {}
 local body = ""

@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from order_service.adapters.memory.cached_user_repository import InProcessCachedUserRepository
@@ -24,15 +25,13 @@ def a_user(name: str = "Ada", email: str | None = None) -> User:
 
 
 def renamed(user: User, name: str) -> User:
-    return User(
-        id=user.id,
-        email=user.email,
-        name=name,
-        password_hash=user.password_hash,
-        roles=user.roles,
-        created_at=user.created_at,
-        updated_at=user.updated_at,
-    )
+    return replace(user, name=name)
+
+
+async def name_read(cache: InProcessCachedUserRepository, user_id: uuid.UUID) -> str:
+    found = await cache.get_by_id(user_id)
+    assert found is not None
+    return found.name
 
 
 async def test_a_change_made_by_another_process_is_seen_once_the_ttl_has_passed() -> None:
@@ -46,13 +45,9 @@ async def test_a_change_made_by_another_process_is_seen_once_the_ttl_has_passed(
     await store.save(renamed(user, "Ada Lovelace"))
 
     clock.advance(4.9)
-    cached = await cache.get_by_id(user.id)
-    assert cached is not None
-    assert cached.name == "Ada"
+    assert await name_read(cache, user.id) == "Ada"
     clock.advance(0.2)
-    fresh = await cache.get_by_id(user.id)
-    assert fresh is not None
-    assert fresh.name == "Ada Lovelace"
+    assert await name_read(cache, user.id) == "Ada Lovelace"
 
 
 async def test_the_least_recently_read_user_is_evicted_beyond_the_bound() -> None:
@@ -69,11 +64,7 @@ async def test_the_least_recently_read_user_is_evicted_beyond_the_bound() -> Non
     for user in (first, second, third):
         await store.save(renamed(user, "changed behind the cache"))
     # Read the cached ones first: the miss on `second` refills and evicts again.
-    names = {}
-    for user in (third, first, second):
-        found = await cache.get_by_id(user.id)
-        assert found is not None
-        names[user.id] = found.name
+    names = {user.id: await name_read(cache, user.id) for user in (third, first, second)}
     assert [names[user.id] for user in (first, second, third)] == [
         "first",
         "changed behind the cache",
@@ -111,9 +102,7 @@ async def test_a_read_racing_a_save_does_not_put_the_old_user_back() -> None:
     assert began_before_the_save is not None
     assert began_before_the_save.name == "Ada"
 
-    after = await cache.get_by_id(user.id)
-    assert after is not None
-    assert after.name == "Ada Lovelace"
+    assert await name_read(cache, user.id) == "Ada Lovelace"
 
 
 async def test_unknown_ids_are_not_remembered() -> None:
