@@ -5,6 +5,7 @@ signed has expired, then remove it. Key ids are RFC 7638 thumbprints, so they ne
 """
 
 import base64
+import functools
 import hashlib
 import logging
 import os
@@ -154,8 +155,11 @@ class JwtTokens:
         self._ttl = ttl_seconds
         self._clock = clock
         self._cache_size = cache_size
-        # token -> (principal, the instant after which it no longer verifies)
-        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        # token -> principal, and token -> the last instant it verifies. Two maps rather than a
+        # map of tuples: a float in a plain dict is invisible to the garbage collector, a tuple
+        # holding a Principal is one more object every full collection walks.
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
+        self._valid_until: dict[str, float] = {}
 
     def issue(self, principal: Principal) -> IssuedToken:
         now = int(self._clock().timestamp())
@@ -187,17 +191,18 @@ class JwtTokens:
     def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
         if cached is not None:
-            principal, valid_until = cached
-            if self._clock().timestamp() <= valid_until:
+            if self._clock().timestamp() <= self._valid_until[token]:
                 self._verified.move_to_end(token)
-                return principal
-            del self._verified[token]
+                return cached
+            del self._verified[token], self._valid_until[token]
             raise Unauthenticated("the access token has expired")
         principal, valid_until = self._verify_signature_and_claims(token)
         if self._cache_size > 0:
-            self._verified[token] = (principal, valid_until)
+            self._verified[token] = principal
+            self._valid_until[token] = valid_until
             if len(self._verified) > self._cache_size:
-                self._verified.popitem(last=False)
+                evicted, _ = self._verified.popitem(last=False)
+                del self._valid_until[evicted]
         return principal
 
     def _verify_signature_and_claims(self, token: str) -> tuple[Principal, float]:
@@ -248,10 +253,16 @@ def _numeric(claims: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
+@functools.lru_cache(maxsize=64)
+def _role_set(names: tuple[str, ...]) -> frozenset[Role]:
+    """One shared set per combination of roles (a handful exist), not one per token."""
+    return frozenset(Role(name) for name in names)
+
+
 def _principal(claims: dict[str, Any]) -> Principal:
     try:
         subject = uuid.UUID(str(claims["sub"]))
-        roles = frozenset(Role(role) for role in claims.get("roles", []))
+        roles = _role_set(tuple(claims.get("roles", [])))
     except (ValueError, TypeError):
         raise Unauthenticated("the access token's claims are invalid") from None
     return Principal(subject=subject, roles=roles)

@@ -33,23 +33,29 @@ class InProcessCachedUserRepository:
         self._max_entries = max_entries
         self._ttl = ttl_seconds
         self._monotonic = monotonic
-        self._entries: OrderedDict[uuid.UUID, tuple[User, float]] = OrderedDict()
+        # Users, and apart from them when each stops being fresh: plain floats in a dict are
+        # invisible to the garbage collector, (user, float) tuples would be walked by every
+        # full collection. Keyed by the user's own id object, not the caller's copy.
+        self._entries: OrderedDict[uuid.UUID, User] = OrderedDict()
+        self._fresh_until: dict[uuid.UUID, float] = {}
         self._saves = 0  # bumped by every save: a read that saw it change must not fill
 
     async def get_by_id(self, user_id: uuid.UUID) -> User | None:
-        entry = self._entries.get(user_id)
-        if entry is not None:
-            cached, fresh_until = entry
-            if self._monotonic() < fresh_until:
+        cached = self._entries.get(user_id)
+        if cached is not None:
+            if self._monotonic() < self._fresh_until[user_id]:
                 self._entries.move_to_end(user_id)
                 return cached
-            del self._entries[user_id]
+            self._forget(user_id)
         saves_before = self._saves
         user = await self._inner.get_by_id(user_id)
         if user is not None and self._saves == saves_before:
-            self._entries[user_id] = (user, self._monotonic() + self._ttl)
+            self._forget(user.id)
+            self._entries[user.id] = user
+            self._fresh_until[user.id] = self._monotonic() + self._ttl
             if len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+                evicted, _ = self._entries.popitem(last=False)
+                del self._fresh_until[evicted]
         return user
 
     async def get_by_email(self, email: str) -> User | None:
@@ -61,4 +67,8 @@ class InProcessCachedUserRepository:
         finally:
             # Also on failure: a save that timed out may still have committed.
             self._saves += 1
-            self._entries.pop(user.id, None)
+            self._forget(user.id)
+
+    def _forget(self, user_id: uuid.UUID) -> None:
+        if self._entries.pop(user_id, None) is not None:
+            del self._fresh_until[user_id]

@@ -11,8 +11,9 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from order_service.adapters.user_rows import roles_from_text
 from order_service.application.ports import UserRepository
-from order_service.domain.users import Role, User
+from order_service.domain.users import User
 
 _log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def _from_wire(raw: bytes) -> User:
         email=cached.email,
         name=cached.name,
         password_hash=cached.password_hash,
-        roles=frozenset(Role(role) for role in cached.roles),
+        roles=roles_from_text(",".join(cached.roles)),
         created_at=cached.created_at,
         updated_at=cached.updated_at,
     )
