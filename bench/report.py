@@ -69,6 +69,12 @@ def table(results: dict[str, Any]) -> str:
             f"start to /ready=200 (embedded default): median {startup['median_seconds']:.3f} s "
             f"(runs: {runs})"
         )
+        if "one_worker_median_seconds" in startup:
+            one = ", ".join(f"{s:.3f}" for s in startup["one_worker_runs_seconds"])
+            lines.append(
+                f"start to /ready=200 (embedded default, --workers 1): median "
+                f"{startup['one_worker_median_seconds']:.3f} s (runs: {one})"
+            )
     lines.append("")
     lines.append(
         "`x ceiling` for orders_post is x pgbench (what PostgreSQL itself commits). "
