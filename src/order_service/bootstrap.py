@@ -7,19 +7,52 @@ in reverse order on shutdown.
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
+
+import aiosqlite
+import asyncpg
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from order_service import __version__
+from order_service.adapters.blobs.filesystem import FilesystemBlobStore
+from order_service.adapters.blobs.s3 import S3BlobStore
 from order_service.adapters.crypto.argon2_hasher import Argon2PasswordHasher
 from order_service.adapters.crypto.jwt_tokens import JwtTokens, KeyRing
 from order_service.adapters.http.app import HttpApp, HttpLimits, ReadinessCheck, Route, Wiring
 from order_service.adapters.http.auth_api import auth_routes
+from order_service.adapters.http.images_api import image_routes
 from order_service.adapters.http.probes import probe_routes
+from order_service.adapters.http.products_api import product_routes
+from order_service.adapters.http.search_api import search_routes
+from order_service.adapters.images.blob_repository import BlobImageRepository
+from order_service.adapters.images.metrics import default_image_metrics
+from order_service.adapters.images.render_pool import PoolImageCodec
+from order_service.adapters.images.tracing import TracedBlobStore
 from order_service.adapters.memory.cached_user_repository import InProcessCachedUserRepository
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
+from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
+from order_service.adapters.postgres.product_repository import PostgresProductRepository
+from order_service.adapters.postgres.search_index import PostgresSearchIndex, PostgresSearchIndexer
+from order_service.adapters.postgres.user_repository import PostgresUserRepository
+from order_service.adapters.redis.cached_user_repository import RedisCachedUserRepository
+from order_service.adapters.redis.failure_throttle import RedisFailureThrottle
 from order_service.adapters.sqlite.database import open_sqlite, ping_sqlite, sqlite_path
+from order_service.adapters.sqlite.product_repository import SqliteProductRepository
+from order_service.adapters.sqlite.search_index import SqliteSearchIndex, SqliteSearchIndexer
 from order_service.adapters.sqlite.user_repository import SqliteUserRepository
+from order_service.adapters.telemetry.search_telemetry import (
+    PrometheusSearchTelemetry,
+    search_metrics,
+)
 from order_service.application.accounts import Accounts
+from order_service.application.images import BlobStore, ByteBudgetCache, Images
 from order_service.application.ports import FailureThrottle, UserRepository
+from order_service.application.products import Catalogue, ProductRepository
+from order_service.application.search import SearchEverywhere, SearchIndex, SearchIndexer
+from order_service.domain.images import ThumbnailLimits
+from order_service.domain.search import IndexName
 from order_service.platform.config import Settings, load_settings
 from order_service.platform.gc_tuning import tune_gc
 from order_service.platform.logging import configure_logging
@@ -66,9 +99,9 @@ def load_key_ring(settings: Settings) -> KeyRing:
 async def wire(settings: Settings) -> AsyncIterator[Wiring]:
     async with AsyncExitStack() as stack:
         readiness: list[ReadinessCheck] = []
-        users = _cached_user_store(
-            settings, stack, await _open_user_store(settings, stack, readiness)
-        )
+        database = await _open_database(settings, stack, readiness)
+        users = _cached_user_store(settings, stack, _user_repository(database, settings))
+        products, indexer, indices = _search_store(database, settings)
         throttle = await _open_failure_throttle(settings, stack, readiness)
         hasher = Argon2PasswordHasher(
             time_cost=settings.argon2_time_cost,
@@ -95,9 +128,22 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             clock=utc_now,
             max_failures_per_email=settings.login_max_failures_per_email,
             max_failures_per_client=settings.login_max_failures_per_client,
+            indexer=indexer,
         )
+        catalogue = Catalogue(products=products, indexer=indexer, clock=utc_now)
+        search = SearchEverywhere(
+            indices=indices,
+            index_timeout=settings.search_index_timeout_seconds,
+            observer=PrometheusSearchTelemetry(search_metrics()),
+        )
+        images = _build_images(settings, stack)
         wiring = Wiring(
-            routes=auth_routes(accounts, keys),
+            routes=[
+                *auth_routes(accounts, keys),
+                *image_routes(images, max_upload_bytes=settings.images_max_upload_bytes),
+                *product_routes(catalogue),
+                *search_routes(search, timeout=settings.search_timeout_seconds),
+            ],
             verifier=tokens,
             readiness=readiness,
             accounts=accounts,
@@ -113,14 +159,6 @@ def _cached_user_store(
     """Reads by id from memory, then Redis (shared by every replica), then the store."""
     users = store
     if settings.redis_url is not None:
-        from redis.asyncio import Redis  # noqa: PLC0415 - see _open_user_store
-        from redis.asyncio.retry import Retry  # noqa: PLC0415
-        from redis.backoff import NoBackoff  # noqa: PLC0415
-
-        from order_service.adapters.redis.cached_user_repository import (  # noqa: PLC0415
-            RedisCachedUserRepository,
-        )
-
         redis = Redis.from_url(
             settings.redis_url,
             socket_timeout=settings.redis_timeout_seconds,
@@ -141,24 +179,17 @@ def _cached_user_store(
     return users
 
 
-async def _open_user_store(
+Database = aiosqlite.Connection | asyncpg.Pool
+
+
+async def _open_database(
     settings: Settings, stack: AsyncExitStack, readiness: list[ReadinessCheck]
-) -> UserRepository:
+) -> Database:
     url = settings.effective_database_url
     if url.startswith("sqlite:///"):
         connection = await stack.enter_async_context(open_sqlite(sqlite_path(url)))
         readiness.append(ReadinessCheck("database", lambda: ping_sqlite(connection)))
-        return SqliteUserRepository(connection)
-    # Drivers of the production parts are imported only when configured: the embedded default
-    # then starts without loading asyncpg and redis (a third of its start-up time).
-    from order_service.adapters.postgres.database import (  # noqa: PLC0415
-        open_postgres_pool,
-        ping_postgres,
-    )
-    from order_service.adapters.postgres.user_repository import (  # noqa: PLC0415
-        PostgresUserRepository,
-    )
-
+        return connection
     pool = await stack.enter_async_context(
         open_postgres_pool(
             url,
@@ -169,7 +200,37 @@ async def _open_user_store(
         )
     )
     readiness.append(ReadinessCheck("database", lambda: ping_postgres(pool, timeout=1.0)))
-    return PostgresUserRepository(pool, timeout=settings.db_timeout_seconds)
+    return pool
+
+
+def _user_repository(database: Database, settings: Settings) -> UserRepository:
+    if isinstance(database, aiosqlite.Connection):
+        return SqliteUserRepository(database)
+    return PostgresUserRepository(database, timeout=settings.db_timeout_seconds)
+
+
+def _search_store(
+    database: Database, settings: Settings
+) -> tuple[ProductRepository, SearchIndexer, dict[IndexName, SearchIndex]]:
+    """The catalogue, the indexer every writer calls, and one SearchIndex per index."""
+    if isinstance(database, aiosqlite.Connection):
+        sqlite_indices: dict[IndexName, SearchIndex] = {
+            name: SqliteSearchIndex(database, name) for name in IndexName
+        }
+        return (
+            SqliteProductRepository(database),
+            SqliteSearchIndexer(database),
+            sqlite_indices,
+        )
+    timeout = settings.db_timeout_seconds
+    postgres_indices: dict[IndexName, SearchIndex] = {
+        name: PostgresSearchIndex(database, name, timeout=timeout) for name in IndexName
+    }
+    return (
+        PostgresProductRepository(database, timeout=timeout),
+        PostgresSearchIndexer(database, timeout=timeout),
+        postgres_indices,
+    )
 
 
 async def _open_failure_throttle(
@@ -178,12 +239,6 @@ async def _open_failure_throttle(
     window = settings.login_failure_window_seconds
     if settings.redis_url is None:
         return InProcessFailureThrottle(window_seconds=window)
-    from redis.asyncio import Redis  # noqa: PLC0415 - see _open_user_store
-
-    from order_service.adapters.redis.failure_throttle import (  # noqa: PLC0415
-        RedisFailureThrottle,
-    )
-
     redis = Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_seconds,
@@ -196,3 +251,53 @@ async def _open_failure_throttle(
 
     readiness.append(ReadinessCheck("redis", ping))
     return RedisFailureThrottle(redis, window_seconds=window)
+
+
+def _open_blob_store(settings: Settings) -> BlobStore:
+    url = settings.images_blob_url
+    if url is None:
+        return TracedBlobStore(FilesystemBlobStore(settings.var_dir / "blobs"), store="file")
+    if url.startswith("file://"):
+        return TracedBlobStore(FilesystemBlobStore(Path(url.removeprefix("file://"))), store="file")
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    secret = settings.images_s3_secret_access_key
+    store = S3BlobStore(
+        bucket=bucket,
+        prefix=prefix or None,
+        endpoint=settings.images_s3_endpoint,
+        region=settings.images_s3_region,
+        access_key_id=settings.images_s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret else None,
+    )
+    return TracedBlobStore(store, store="s3")
+
+
+def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
+    metrics = default_image_metrics()
+    codec = PoolImageCodec(
+        kind=settings.images_render_pool,
+        workers=settings.images_render_workers,
+        queue=settings.images_render_queue,
+        max_pixels=settings.images_max_pixels,
+        max_render_seconds=settings.images_render_timeout_seconds,
+        gauges=metrics,
+    )
+    stack.callback(codec.close)
+    blobs = _open_blob_store(settings)
+    allowed = frozenset(
+        (int(w), int(h))
+        for w, _, h in (size.partition("x") for size in settings.images_allowed_sizes.split(","))
+        if w and h
+    )
+    return Images(
+        blobs=blobs,
+        repository=BlobImageRepository(blobs),
+        codec=codec,
+        cache=ByteBudgetCache(settings.images_cache_bytes),
+        limits=ThumbnailLimits(
+            max_side=settings.images_max_side, allowed=allowed, outputs=codec.outputs
+        ),
+        max_upload_bytes=settings.images_max_upload_bytes,
+        quality=settings.images_quality,
+        metrics=metrics,
+    )

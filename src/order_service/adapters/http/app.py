@@ -46,6 +46,7 @@ class Request:
     """What a handler sees of an HTTP request."""
 
     __slots__ = (
+        "body",
         "client",
         "headers",
         "method",
@@ -65,6 +66,7 @@ class Request:
         self.client: str = client[0] if client else "unknown"
         self.path_params = path_params
         self.payload: Any = None
+        self.body = b""  # the raw body of a POST, PUT or PATCH
         self.principal: Principal | None = None
 
     def header(self, name: bytes) -> bytes | None:
@@ -110,6 +112,16 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
+class QueryParameter:
+    """A query-string parameter, for the OpenAPI document; the handler parses it."""
+
+    name: str
+    description: str
+    schema: Mapping[str, object]
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One operation; the same declaration drives dispatch, validation and the OpenAPI document."""
 
@@ -125,7 +137,11 @@ class Route:
     authenticated: bool = False
     timeout: float | None = None
     probe: bool = False  # health checks: exempt from load shedding and left out of the API docs
+    # Reads only: cancel the handler when the client disconnects (writes should finish instead).
+    cancel_on_disconnect: bool = False
     content_type: str = "application/json"
+    max_body_bytes: int | None = None  # this route's own body limit (image uploads), else the app's
+    query: tuple[QueryParameter, ...] = ()
 
     @property
     def path_params(self) -> list[str]:
@@ -290,24 +306,32 @@ class HttpApp:
         except HttpProblem as problem:
             await _send_problem(send, problem, path)
             return
+        except ClientDisconnected:
+            _log.info("client disconnected; request cancelled", extra={"route": route.path})
+            return
         finally:
             self._in_flight -= 1
         await _send(send, response, head=scope["method"] == "HEAD")
 
     async def _dispatch(self, route: Route, request: Request, receive: Receive) -> Response:
         budget = self._budget(request, route)
-        if route.body is not None or request.method in _BODY_METHODS:
-            raw = await self._read_body(request, receive)
-            if route.body is not None:
-                request.payload = _decode(request, raw, route.body)
+        # Authenticate before reading the body, so an anonymous client cannot make us take in
+        # a large upload only to be told 401.
         if route.authenticated:
             request.principal = self._authenticate(request)
+        if route.body is not None or request.method in _BODY_METHODS:
+            raw = await self._read_body(request, receive, route.max_body_bytes)
+            request.body = raw
+            if route.body is not None:
+                request.payload = _decode(request, raw, route.body)
         task: asyncio.Task[object] | None = asyncio.current_task()
         assert task is not None  # noqa: S101 - ASGI servers run each request in a task
         at = time.monotonic() + budget
         deadline = set_deadline(at)
         self._watchdog.watch(task, at)
         try:
+            if route.cancel_on_disconnect:
+                return await _cancel_on_disconnect(route.handler(request), receive)
             return await route.handler(request)
         except DomainError as error:
             raise problem_from_domain(error) from None
@@ -317,7 +341,7 @@ class HttpApp:
                     504, "deadline-exceeded", f"the request did not finish within {budget:g}s"
                 ) from None
             raise
-        except HttpProblem:
+        except (HttpProblem, ClientDisconnected):
             raise
         except Exception:  # noqa: BLE001 - a bug answers 500 without leaking its trace
             _log.exception("unhandled error", extra={"route": route.path, "method": route.method})
@@ -339,8 +363,10 @@ class HttpApp:
             raise HttpProblem(504, "deadline-exceeded", "the request's deadline has passed")
         return min(asked, self._limits.max_timeout)
 
-    async def _read_body(self, request: Request, receive: Receive) -> bytes:
-        limit = self._limits.max_body_bytes
+    async def _read_body(
+        self, request: Request, receive: Receive, route_limit: int | None = None
+    ) -> bytes:
+        limit = route_limit or self._limits.max_body_bytes
         declared = request.header(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise HttpProblem(413, "body-too-large", f"the body must be at most {limit} bytes")
@@ -380,6 +406,41 @@ class HttpApp:
             return self._verifier.verify(token.strip())
         except DomainError as error:
             raise problem_from_domain(error) from None
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the response was ready; there is no one to answer."""
+
+
+async def _until_disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _capture(work: Awaitable[Response]) -> Response | Exception:
+    try:
+        return await work
+    except Exception as error:  # noqa: BLE001 - re-raised by the caller, outside the TaskGroup
+        return error
+
+
+async def _cancel_on_disconnect(work: Awaitable[Response], receive: Receive) -> Response:
+    """Run the handler while watching the connection; whichever ends first cancels the other.
+
+    Both are tasks of one TaskGroup, so neither outlives the request. The handler's own
+    exceptions are carried out of the group unwrapped, for the usual problem mapping.
+    """
+    async with asyncio.TaskGroup() as group:
+        handler = group.create_task(_capture(work))
+        watcher = group.create_task(_until_disconnected(receive))
+        handler.add_done_callback(lambda _: watcher.cancel())
+        watcher.add_done_callback(lambda _: handler.cancel())
+    if handler.cancelled():
+        raise ClientDisconnected
+    outcome = handler.result()
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def _decode(request: Request, raw: bytes, schema: type) -> Any:  # noqa: ANN401 - any Struct
