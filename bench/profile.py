@@ -44,7 +44,7 @@ def main() -> None:
             base_env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_SERVICE_")}
             server = start_server(
                 "service",
-                ["{python}", "-m", "order_service", "serve", "--port", "{port}"],
+                ["{python}", "-m", "order_service", "serve", "--port", "{port}", "--workers", "1"],
                 env={**base_env, **service_env(seeded, work), **extra},
                 work_dir=work,
                 ready_path="/ready",
