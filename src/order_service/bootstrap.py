@@ -16,6 +16,8 @@ import aiosqlite
 import asyncpg
 import httpx
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from order_service import __version__
 from order_service.adapters.blobs.filesystem import FilesystemBlobStore
@@ -36,6 +38,7 @@ from order_service.adapters.images.blob_repository import BlobImageRepository
 from order_service.adapters.images.metrics import default_image_metrics
 from order_service.adapters.images.render_pool import PoolImageCodec
 from order_service.adapters.images.tracing import TracedBlobStore
+from order_service.adapters.memory.cached_user_repository import InProcessCachedUserRepository
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
 from order_service.adapters.memory.rate_limiter import InProcessRateLimiter
 from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
@@ -46,6 +49,7 @@ from order_service.adapters.postgres.search_index import PostgresSearchIndex, Po
 from order_service.adapters.postgres.user_repository import PostgresUserRepository
 from order_service.adapters.providers.http_client import HttpFulfilmentProvider
 from order_service.adapters.providers.simulator import ProviderSimulator, SimulatorConfig
+from order_service.adapters.redis.cached_user_repository import RedisCachedUserRepository
 from order_service.adapters.redis.failure_throttle import RedisFailureThrottle
 from order_service.adapters.redis.rate_limiter import RedisRateLimiter
 from order_service.adapters.sqlite.database import open_sqlite, ping_sqlite, sqlite_path
@@ -70,6 +74,7 @@ from order_service.domain.images import ThumbnailLimits
 from order_service.domain.providers import Provider
 from order_service.domain.search import IndexName
 from order_service.platform.config import Settings, load_settings
+from order_service.platform.gc_tuning import tune_gc
 from order_service.platform.logging import configure_logging
 from order_service.platform.metrics import Metrics, PoolStats
 from order_service.platform.tracing import SpanKind, Tracer, trace_methods, tracing
@@ -135,7 +140,7 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
         tracer = traces.tracer if traces is not None else None
         readiness: list[ReadinessCheck] = []
         database = await _open_database(settings, stack, readiness)
-        users = _user_repository(database, settings, tracer)
+        users = _cached_user_store(settings, stack, _user_repository(database, settings, tracer))
         products, indexer, indices = _search_store(database, settings)
         throttle = await _open_failure_throttle(settings, stack, readiness)
         hasher = Argon2PasswordHasher(
@@ -153,6 +158,7 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
             audience=settings.jwt_audience,
             ttl_seconds=settings.access_token_ttl_seconds,
             clock=utc_now,
+            cache_size=settings.token_cache_size,
         )
         accounts = Accounts(
             users=users,
@@ -191,7 +197,7 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
             trace_methods(search, tracer, "SearchEverywhere")
             trace_methods(images, tracer, "Images")
             trace_methods(orders, tracer, "Orders")
-        yield Wiring(
+        wiring = Wiring(
             routes=[
                 *auth_routes(accounts, keys),
                 *order_routes(orders, on_accepted=on_accepted),
@@ -205,6 +211,35 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
             tracing=traces,
             db_pools=_pool_stats(database),
         )
+        # Last, once everything long-lived exists: see platform/gc_tuning.py.
+        tune_gc(freeze=settings.gc_freeze, gen0_threshold=settings.gc_gen0_threshold)
+        yield wiring
+
+
+def _cached_user_store(
+    settings: Settings, stack: AsyncExitStack, store: UserRepository
+) -> UserRepository:
+    """Reads by id from memory, then Redis (shared by every replica), then the store."""
+    users = store
+    if settings.redis_url is not None:
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+            # A cache that retries makes an outage slower than having no cache.
+            retry=Retry(NoBackoff(), 0),
+        )
+        stack.push_async_callback(redis.aclose)
+        users = RedisCachedUserRepository(
+            users, redis, ttl_seconds=settings.user_cache_redis_ttl_seconds
+        )
+    if settings.user_cache_size > 0:
+        users = InProcessCachedUserRepository(
+            users,
+            max_entries=settings.user_cache_size,
+            ttl_seconds=settings.user_cache_ttl_seconds,
+        )
+    return users
 
 
 Database = aiosqlite.Connection | asyncpg.Pool

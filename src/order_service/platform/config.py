@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     jwt_keys_dir: Path | None = None
     jwt_private_keys: SecretStr | None = None
 
+    # Hot-path caches and the garbage collector (docs/performance.md)
+    token_cache_size: int = Field(default=16_384, ge=0, le=10_000_000)  # 0: verify every request
+    user_cache_size: int = Field(default=16_384, ge=0, le=10_000_000)  # 0: no in-process cache
+    user_cache_ttl_seconds: Seconds = 30.0  # how long another replica's save may go unseen
+    user_cache_redis_ttl_seconds: Seconds = 300.0
+    gc_freeze: bool = True  # move start-up objects out of the collector's sight once ready
+    gc_gen0_threshold: int = Field(default=700, ge=0, le=10_000_000)  # 0: GC disabled
+
     # Passwords and log-in throttling
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=1024, le=4_194_304)
