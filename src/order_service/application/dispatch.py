@@ -171,7 +171,7 @@ class Dispatcher:
                 except Exception:  # noqa: BLE001 - a store outage must not kill the dispatcher
                     _log.warning("claiming from the outbox failed", exc_info=True)
                 else:
-                    self._observer.claimed(len(claims), time.perf_counter() - started)
+                    self._observer.claimed(claims, time.perf_counter() - started)
                 for claim in claims:
                     self._idle -= 1
                     queue.put_nowait(claim)
@@ -209,6 +209,10 @@ class Dispatcher:
             _log.warning("releasing claims failed; they return when their leases expire")
 
     async def _deliver(self, claim: Claim) -> None:
+        with self._observer.delivering(claim):
+            await self._deliver_claim(claim)
+
+    async def _deliver_claim(self, claim: Claim) -> None:
         order = claim.order
         if order.is_terminal:
             await self._outbox.finish(claim, order)

@@ -3,6 +3,8 @@
 import uuid
 from collections.abc import Callable
 
+from opentelemetry import propagate
+
 from order_service.adapters.http.app import (
     QueryParameter,
     Request,
@@ -37,6 +39,13 @@ _LIST_QUERY = (
 )
 
 
+def current_traceparent() -> str | None:
+    """The W3C `traceparent` of the request's span, or None when there is no valid one."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
 def order_routes(orders: Orders, *, on_accepted: Callable[[], None] = lambda: None) -> list[Route]:
     """`on_accepted` is told when a new order was written (an in-process dispatcher wakes up)."""
 
@@ -52,6 +61,7 @@ def order_routes(orders: Orders, *, on_accepted: Callable[[], None] = lambda: No
             idempotency_key=raw_key.decode("latin-1"),
             items=[LineItem(item.sku, item.quantity) for item in body.items],
             region=body.region,
+            trace_context=current_traceparent(),
         )
         if not placed.replayed:
             on_accepted()
