@@ -107,6 +107,10 @@ class Dispatcher:
             for p in providers
         }
         self._in_flight = {p.id: asyncio.Semaphore(p.max_in_flight) for p in providers}
+        for provider in providers:
+            # Every provider's series exist from the start: a dashboard shows 0, not "no data".
+            self._observer.breaker(provider.id, self.breakers[provider.id].state)
+            self._observer.in_flight(provider.id, 0)
         self._idle = policy.workers
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
