@@ -6,6 +6,7 @@ from collections.abc import Callable
 from opentelemetry import propagate
 
 from order_service.adapters.http.app import (
+    HeaderParameter,
     QueryParameter,
     Request,
     Response,
@@ -14,7 +15,7 @@ from order_service.adapters.http.app import (
 )
 from order_service.adapters.http.order_schemas import OrderOut, OrderPageOut, PlaceOrder
 from order_service.adapters.http.problems import HttpProblem
-from order_service.application.orders import MAX_PAGE, Orders
+from order_service.application.orders import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PAGE, Orders
 from order_service.domain.orders import LineItem, OrderStatus
 
 _BODY_PROBLEMS = (400, 413, 415, 422)
@@ -35,6 +36,16 @@ _LIST_QUERY = (
         "cursor",
         "The next_cursor of the previous page.",
         {"type": "string", "format": "uuid"},
+    ),
+)
+
+_PLACE_HEADERS = (
+    HeaderParameter(
+        "Idempotency-Key",
+        "Your unique key for this order: a retry with the same key and body returns the "
+        "original order (202, Idempotent-Replayed: true); the same key with another body is a 422.",
+        {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH},
+        required=True,
     ),
 )
 
@@ -119,6 +130,7 @@ def order_routes(orders: Orders, *, on_accepted: Callable[[], None] = lambda: No
             responses={202: OrderOut},
             problems=(*_BODY_PROBLEMS, *_AUTH_PROBLEMS, 409, 503),
             authenticated=True,
+            headers=_PLACE_HEADERS,
         ),
         Route(
             "GET",
