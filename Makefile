@@ -49,6 +49,14 @@ test-fast: $(VENV_STAMP) ## Unit and contract tests only
 lock: ## Refresh uv.lock after editing pyproject.toml
 	$(UV) lock
 
+.PHONY: dist
+dist: $(VENV_STAMP) ## Wheel, sdist and single-file executables (linux x86_64, aarch64) + SHA256SUMS in dist/
+	UV="$(UV)" deploy/dist.sh x86_64 aarch64
+
+.PHONY: deploy-check
+deploy-check: $(VENV_STAMP) ## Dockerfile, workflows and Kubernetes manifests: lint, schemas, policy
+	$(RUN) pytest tests/deploy -k "not single_file and not canary"
+
 .PHONY: clean
 clean: ## Remove the environment, caches and ./var
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache var dist

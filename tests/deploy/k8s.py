@@ -18,7 +18,8 @@ import kubernetes_validate
 import yaml
 from referencing import Registry, Resource
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.deploy.tools import REPO
+
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSION = "1.32.0"
