@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.k8s import K8S, OVERLAYS, REPO, Manifest, named, pod_specs, render, validate
+from tests.deploy.k8s import K8S, OVERLAYS, Manifest, named, pod_specs, render, validate
+from tests.deploy.tools import REPO
 
 CHECKOV = "checkov==3.3.30"
 
@@ -92,7 +93,9 @@ def test_analysis_templates_query_our_own_metrics_for_the_canary_only(
         assert 'rollouts_pod_template_hash="{{args.canary-hash}}"' in query
     for template in (success, latency):
         metric = template["spec"]["metrics"][0]
-        assert re.fullmatch(r"result\[0\] (>=|<=) \{\{args\.[a-z0-9-]+\}\}", metric["successCondition"])
+        assert re.fullmatch(
+            r"result\[0\] (>=|<=) \{\{args\.[a-z0-9-]+\}\}", metric["successCondition"]
+        )
         assert metric["failureLimit"] >= 1
 
 
