@@ -7,8 +7,10 @@ laptop, and fail when CI=true, so CI can never pass by skipping them.
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 import pytest
@@ -19,6 +21,7 @@ from order_service.adapters.migrations import migrate
 POSTGRES_DSN = os.environ.get(
     "ORDER_SERVICE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
+T = TypeVar("T")
 REDIS_URL = os.environ.get("ORDER_SERVICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -28,6 +31,15 @@ FAST_ARGON2_ENV = {
     "ORDER_SERVICE_ARGON2_MEMORY_KIB": "1024",
     "ORDER_SERVICE_ARGON2_PARALLELISM": "1",
 }
+
+
+def in_own_loop(factory: Callable[[], Coroutine[object, object, T]]) -> T:
+    """Run a coroutine to completion on a thread of its own.
+
+    Fixtures may be requested from async tests, whose loop is already running on this thread.
+    """
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, factory()).result()
 
 
 def unavailable(what: str, error: BaseException) -> None:
@@ -53,7 +65,7 @@ def postgres_available() -> str:
         await connection.close()
 
     try:
-        asyncio.run(probe())
+        in_own_loop(probe)
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
         unavailable(f"PostgreSQL at {POSTGRES_DSN}", error)
     return POSTGRES_DSN
@@ -62,7 +74,9 @@ def postgres_available() -> str:
 @pytest.fixture
 def postgres_schema(postgres_available: str) -> Iterator[PostgresSchema]:
     schema = f"test_{uuid.uuid4().hex[:12]}"
-    migrate(postgres_available, schema=schema)
+    # Alembic runs its own event loop, so it too gets a thread of its own.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(migrate, postgres_available, schema=schema).result()
     try:
         yield PostgresSchema(dsn=postgres_available, schema=schema)
     finally:
@@ -74,7 +88,7 @@ def postgres_schema(postgres_available: str) -> Iterator[PostgresSchema]:
             finally:
                 await connection.close()
 
-        asyncio.run(drop())
+        in_own_loop(drop)
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +101,7 @@ def redis_available() -> str:
             await client.aclose()
 
     try:
-        asyncio.run(probe())
+        in_own_loop(probe)
     except (OSError, ConnectionError) as error:
         unavailable(f"Redis at {REDIS_URL}", error)
     except Exception as error:  # noqa: BLE001 - redis-py raises its own ConnectionError family

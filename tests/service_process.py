@@ -32,6 +32,14 @@ class RunningService:
     def logs(self) -> str:
         return self.log_path.read_text()
 
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
+        """Wait until the service has logged `text` (an observable event, not a guess)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.logs():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not logged within {timeout}s:\n{self.logs()}")
+            time.sleep(0.02)
+
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, then wait for a graceful exit; returns the exit code."""
         if self.process.poll() is None:
@@ -70,6 +78,7 @@ def running_service(
     migrate: bool = True,
     workers: int = 1,
     ready_timeout: float = 20.0,
+    wait_for: str = "/ready",
 ) -> Iterator[RunningService]:
     """The service in its own process, ready to serve; stopped with SIGTERM afterwards."""
     full_env = service_env(var_dir, env)
@@ -96,7 +105,7 @@ def running_service(
         )
     service = RunningService(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        _wait_ready(service, ready_timeout)
+        _wait_ready(service, ready_timeout, wait_for)
         yield service
     finally:
         if process.poll() is None:
@@ -108,14 +117,14 @@ def running_service(
                 process.wait()
 
 
-def _wait_ready(service: RunningService, timeout: float) -> None:
+def _wait_ready(service: RunningService, timeout: float, path: str) -> None:
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=service.base_url, timeout=1.0) as client:
         while time.monotonic() < deadline:
             if service.process.poll() is not None:
                 raise AssertionError(f"service exited early:\n{service.logs()}")
             try:
-                if client.get("/ready").status_code == 200:
+                if client.get(path).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -99,26 +99,18 @@ class SettingsError(Exception):
     """A setting is wrong; str(error) is the one line to show the operator."""
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def load_settings() -> Settings:
     """Read and validate the settings, raising SettingsError naming the first bad one."""
-    env = os.environ if environ is None else environ
     known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
-    for variable in sorted(env):
+    for variable in sorted(os.environ):
         unknown = variable.startswith(ENV_PREFIX) and variable not in known
         if unknown and not variable.startswith(_NOT_SETTINGS):
             raise SettingsError(f"unknown setting {variable} (is it misspelt?)")
-    config_file = env.get(CONFIG_FILE_VARIABLE)
+    config_file = os.environ.get(CONFIG_FILE_VARIABLE)
     if config_file and not Path(config_file).is_file():
         raise SettingsError(f"{CONFIG_FILE_VARIABLE}={config_file}: no such file")
     try:
-        if environ is None:
-            return Settings()
-        prefixed = {
-            name: env[f"{ENV_PREFIX}{name.upper()}"]
-            for name in Settings.model_fields
-            if f"{ENV_PREFIX}{name.upper()}" in env
-        }
-        return Settings.model_validate(prefixed)
+        return Settings()
     except ValidationError as error:
         first = error.errors()[0]
         name = f"{ENV_PREFIX}{str(first['loc'][0]).upper()}" if first["loc"] else "settings"
