@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve HTTP (the API, probes and docs)")
     serve.add_argument("--host", dest="http_host")
     serve.add_argument("--port", dest="http_port", type=int)
-    serve.add_argument("--workers", type=int, help="worker processes (default: 1)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")

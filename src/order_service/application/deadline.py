@@ -7,7 +7,7 @@ cache or outbound call instead of using a fixed timeout of their own.
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from order_service.domain.errors import Unavailable
 
@@ -17,6 +17,15 @@ _deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
 class DeadlineExceeded(Unavailable):
     def __init__(self) -> None:
         super().__init__("the request's deadline passed before the work could finish", 0.0)
+
+
+def set_deadline(at: float) -> Token[float | None]:
+    """Set the deadline (a `time.monotonic()` instant) for the current context; see reset."""
+    return _deadline.set(at)
+
+
+def reset_deadline(token: Token[float | None]) -> None:
+    _deadline.reset(token)
 
 
 @contextmanager

@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     # HTTP server
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1, le=128)
+    # One process per core: each runs its own event loop, so the service uses every core.
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=128)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_concurrent_requests: int = Field(default=1024, ge=1)
     request_timeout_seconds: Seconds = 10.0

@@ -7,7 +7,8 @@ matches, one msgspec decode and one encode, so the service keeps most of the raw
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +23,10 @@ from order_service.adapters.http.problems import (
     validation_problem,
 )
 from order_service.application.accounts import Accounts
-from order_service.application.deadline import deadline_after
+from order_service.application.deadline import reset_deadline, set_deadline
 from order_service.application.ports import Principal, TokenVerifier
 from order_service.domain.errors import DomainError
+from order_service.platform.deadlines import DeadlineWatchdog
 from order_service.platform.lifecycle import on_termination
 
 _log = logging.getLogger(__name__)
@@ -189,6 +191,8 @@ class Wiring:
     verifier: TokenVerifier
     readiness: Sequence[ReadinessCheck]
     accounts: Accounts
+    # Long-running jobs of this process (e.g. an in-process dispatcher), owned by the lifespan.
+    background: Sequence[Callable[[], Coroutine[object, object, None]]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +219,7 @@ class HttpApp:
         self._router = Router(())
         self._verifier: TokenVerifier | None = None
         self._in_flight = 0
+        self._watchdog = DeadlineWatchdog()
         self.draining = False
 
     @property
@@ -245,9 +250,19 @@ class HttpApp:
                 await send({"type": "lifespan.startup.failed", "message": str(error)})
                 return
             stack.enter_context(on_termination(self._start_draining))
-            await send({"type": "lifespan.startup.complete"})
-            await receive()  # lifespan.shutdown: the server has already drained connections
-            self.draining = True
+            # The app's own tasks (the deadline watchdog, the wiring's background jobs) live in
+            # this group: they start with the app and are cancelled when it shuts down.
+            async with asyncio.TaskGroup() as background:
+                jobs = [background.create_task(self._watchdog.run(), name="deadline-watchdog")]
+                jobs += [
+                    background.create_task(job(), name=getattr(job, "__name__", "background"))
+                    for job in wiring.background
+                ]
+                await send({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown: the server has drained connections
+                self.draining = True
+                for job_task in jobs:
+                    job_task.cancel()
         await send({"type": "lifespan.shutdown.complete"})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -287,21 +302,29 @@ class HttpApp:
                 request.payload = _decode(request, raw, route.body)
         if route.authenticated:
             request.principal = self._authenticate(request)
+        task: asyncio.Task[object] | None = asyncio.current_task()
+        assert task is not None  # noqa: S101 - ASGI servers run each request in a task
+        at = time.monotonic() + budget
+        deadline = set_deadline(at)
+        self._watchdog.watch(task, at)
         try:
-            with deadline_after(budget):
-                async with asyncio.timeout(budget):
-                    return await route.handler(request)
+            return await route.handler(request)
         except DomainError as error:
             raise problem_from_domain(error) from None
-        except TimeoutError:
-            raise HttpProblem(
-                504, "deadline-exceeded", f"the request did not finish within {budget:g}s"
-            ) from None
+        except asyncio.CancelledError:
+            if self._watchdog.unwatch(task):
+                raise HttpProblem(
+                    504, "deadline-exceeded", f"the request did not finish within {budget:g}s"
+                ) from None
+            raise
         except HttpProblem:
             raise
         except Exception:  # noqa: BLE001 - a bug answers 500 without leaking its trace
             _log.exception("unhandled error", extra={"route": route.path, "method": route.method})
             raise HttpProblem(500, "internal", "an unexpected error occurred") from None
+        finally:
+            self._watchdog.unwatch(task)
+            reset_deadline(deadline)
 
     def _budget(self, request: Request, route: Route) -> float:
         default = route.timeout or self._limits.default_timeout
