@@ -7,7 +7,6 @@ checked against the CRD schemas vendored in deploy/k8s/schemas/, made strict the
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -18,7 +17,7 @@ import kubernetes_validate  # type: ignore[import-untyped]  # the package ships 
 import yaml
 from referencing import Registry, Resource
 
-from tests.deploy.tools import REPO
+from tests.deploy.tools import REPO, run
 
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
@@ -45,13 +44,7 @@ def kustomize_command() -> list[str]:
 
 
 def render(overlay: str) -> list[Manifest]:
-    result = subprocess.run(
-        [*kustomize_command(), str(K8S / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run([*kustomize_command(), str(K8S / "overlays" / overlay)], timeout=60)
     if result.returncode != 0:
         raise AssertionError(f"kustomize build {overlay} failed: {result.stderr}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]

@@ -5,12 +5,11 @@ No container engine runs here, so the facts are read from the Dockerfile itself.
 
 import re
 import shlex
-import subprocess
 from dataclasses import dataclass
 
 import pytest
 
-from tests.deploy.tools import REPO, dev_tool
+from tests.deploy.tools import REPO, assert_lint_clean, dev_tool
 
 DOCKERFILE = REPO / "Dockerfile"
 
@@ -68,15 +67,7 @@ def runtime() -> Stage:
 
 
 def test_hadolint_reports_nothing() -> None:
-    result = subprocess.run(
-        [dev_tool("hadolint"), "--no-color", str(DOCKERFILE)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout == ""
+    assert_lint_clean([dev_tool("hadolint"), "--no-color", str(DOCKERFILE)])
 
 
 def test_runtime_is_distroless_python_pinned_by_digest(runtime: Stage) -> None:

@@ -3,7 +3,6 @@
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 import yaml
 
 from tests.deploy.k8s import K8S, OVERLAYS, Manifest, named, pod_specs, render, validate
-from tests.deploy.tools import REPO
+from tests.deploy.tools import REPO, run
 
 CHECKOV = "checkov==3.3.30"
 
@@ -209,7 +208,7 @@ def test_checkov_finds_nothing_beyond_the_justified_exceptions(
     ]
     assert as_deployments
     rendered.write_text(yaml.safe_dump_all([*manifests, *as_deployments], sort_keys=False))
-    result = subprocess.run(
+    result = run(
         [
             uv,
             "tool",
@@ -225,10 +224,7 @@ def test_checkov_finds_nothing_beyond_the_justified_exceptions(
             "json",
             "--quiet",
         ],
-        capture_output=True,
-        text=True,
         timeout=300,
-        check=False,
         cwd=REPO,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

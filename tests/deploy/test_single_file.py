@@ -9,21 +9,13 @@ from pathlib import Path
 
 import httpx
 
-from tests.deploy.tools import REPO
+from tests.deploy.tools import REPO, run
 from tests.service_process import free_port, service_env
 
 
 def _build(dist: Path) -> Path:
     env = {**os.environ, "DIST_DIR": str(dist)}
-    result = subprocess.run(
-        [str(REPO / "deploy" / "dist.sh"), "x86_64"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run([str(REPO / "deploy" / "dist.sh"), "x86_64"], env=env, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (executable,) = dist.glob("order-service-*-linux-x86_64.pex")
     return executable
@@ -52,24 +44,10 @@ def test_the_x86_64_executable_carries_its_version_and_checksums_and_serves(
     var_dir = tmp_path / "var"
     var_dir.mkdir()
     env = service_env(var_dir)
-    shown = subprocess.run(
-        [str(executable), "--version"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    shown = run([str(executable), "--version"], env=env)
     assert shown.stdout.strip() == version, shown.stderr
 
-    migrated = subprocess.run(
-        [str(executable), "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    migrated = run([str(executable), "migrate"], env=env)
     assert migrated.returncode == 0, migrated.stderr
     port = free_port()
     log_path = tmp_path / "serve.log"

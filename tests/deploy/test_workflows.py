@@ -1,12 +1,11 @@
 """The GitHub Actions workflows: actionlint-clean, and the release does what a release must."""
 
-import subprocess
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.deploy.tools import REPO, dev_tool
+from tests.deploy.tools import REPO, assert_lint_clean, dev_tool
 
 WORKFLOWS = REPO / ".github" / "workflows"
 
@@ -31,15 +30,7 @@ def _uses(job: dict[str, Any], action: str) -> dict[str, Any]:
 def test_actionlint_reports_nothing_on_every_workflow() -> None:
     workflows = sorted(WORKFLOWS.glob("*.yml"))
     assert {w.name for w in workflows} >= {"ci.yml", "release.yml"}
-    result = subprocess.run(
-        [dev_tool("actionlint"), "-no-color", *map(str, workflows)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout == ""
+    assert_lint_clean([dev_tool("actionlint"), "-no-color", *map(str, workflows)])
 
 
 def test_release_runs_on_version_tags_and_tests_before_building(release: dict[Any, Any]) -> None:
