@@ -98,18 +98,40 @@ def test_analysis_templates_query_our_own_metrics_for_the_canary_only(
         assert metric["failureLimit"] >= 1
 
 
-def test_probes_prestop_and_grace_period_cover_the_drain(manifests: list[Manifest]) -> None:
+def _pre_stop_pause(container: Manifest) -> int:
+    if "lifecycle" not in container:
+        return 0
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    match = re.fullmatch(r"import time; time\.sleep\((\d+)\)", command[-1])
+    assert match, command
+    return int(match.group(1))
+
+
+def test_serve_probes_live_ready_and_startup_and_pauses_before_sigterm(
+    manifests: list[Manifest],
+) -> None:
+    rollout = named(manifests, "Rollout", "order-service")
+    container = rollout["spec"]["template"]["spec"]["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/live"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["startupProbe"]["httpGet"]["path"] == "/live"
+    assert _pre_stop_pause(container) >= 5, "endpoints need time to drop the pod"
+
+
+def test_worker_is_probed_on_its_metrics_listener(manifests: list[Manifest]) -> None:
+    worker = named(manifests, "Deployment", "order-service-worker")
+    container = worker["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    port = next(p for p in container["ports"] if p["name"] == "http")
+    assert env["ORDER_SERVICE_WORKER_METRICS_PORT"] == str(port["containerPort"])
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/metrics", "port": "http"}
+
+
+def test_grace_period_covers_the_pause_and_the_drain(manifests: list[Manifest]) -> None:
     drain = float(_config(manifests)["ORDER_SERVICE_SHUTDOWN_GRACE_SECONDS"])
     for name, spec in pod_specs(manifests):
-        container = spec["containers"][0]
-        assert container["livenessProbe"]["httpGet"]["path"] == "/live", name
-        assert container["readinessProbe"]["httpGet"]["path"] == "/ready", name
-        assert container["startupProbe"]["httpGet"]["path"] == "/live", name
-        command = container["lifecycle"]["preStop"]["exec"]["command"]
-        match = re.fullmatch(r"import time; time\.sleep\((\d+)\)", command[-1])
-        assert match, command
-        pause = int(match.group(1))
-        assert pause >= 5, name
+        pause = _pre_stop_pause(spec["containers"][0])
         margin = spec["terminationGracePeriodSeconds"] - (pause + drain)
         assert margin >= 10, f"{name}: grace period leaves {margin}s after preStop and drain"
 
