@@ -1,7 +1,10 @@
-"""Drive an HttpApp in-process over ASGI: lifespan, requests, client disconnects."""
+"""Drive an HttpApp in-process over ASGI: lifespan, requests, client disconnects.
+
+`request` is the short form; `call` takes a query string and a `receive` of the test's own.
+"""
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +14,7 @@ import msgspec
 from order_service.adapters.http.app import HttpApp
 
 Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
 
 
 @dataclass
@@ -91,3 +95,70 @@ async def request(
         headers=dict(start["headers"]),
         body=b"".join(m.get("body", b"") for m in sent[1:]),
     )
+
+
+@dataclass
+class Answer:
+    status: int | None = None
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    body: bytes = b""
+    messages: list[Message] = field(default_factory=list)
+
+    def json(self) -> Any:
+        return msgspec.json.decode(self.body)
+
+    @property
+    def content_type(self) -> bytes:
+        return self.headers.get(b"content-type", b"")
+
+
+def body_then_wait_forever(body: bytes = b"") -> Receive:
+    """The request body, then nothing: the client stays connected."""
+    return body_then_disconnect_when(asyncio.Event(), body)  # an event nobody sets
+
+
+def body_then_disconnect_when(event: asyncio.Event, body: bytes = b"") -> Receive:
+    """The request body, then `http.disconnect` as soon as `event` is set."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await event.wait()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def call(
+    app: HttpApp,
+    method: str,
+    path: str,
+    *,
+    query: str = "",
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    receive: Receive | None = None,
+) -> Answer:
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": query.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": ("127.0.0.1", 50000),
+    }
+    answer = Answer()
+
+    async def send(message: Message) -> None:
+        answer.messages.append(message)
+        if message["type"] == "http.response.start":
+            answer.status = message["status"]
+            answer.headers = dict(message["headers"])
+        elif message["type"] == "http.response.body":
+            answer.body += message.get("body", b"")
+
+    await app(scope, receive or body_then_wait_forever(body), send)
+    return answer

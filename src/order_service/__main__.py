@@ -1,4 +1,5 @@
-"""The command line: `order-service serve | migrate | create-admin | rotate-key | check-config`."""
+"""The command line: `order-service serve | migrate | create-admin | rotate-key | check-config`,
+and `reindex`."""
 
 import argparse
 import asyncio
@@ -73,6 +74,20 @@ def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _reindex(settings: Settings, _args: argparse.Namespace) -> int:
+    from order_service.adapters.search_rebuild import rebuild_search  # noqa: PLC0415
+
+    written = asyncio.run(
+        rebuild_search(
+            settings.effective_database_url,
+            schema=settings.database_schema,
+            timeout=settings.db_timeout_seconds,
+        )
+    )
+    print(f"{written} search documents rebuilt")  # noqa: T201
+    return 0
+
+
 def _rotate_key(settings: Settings, _args: argparse.Namespace) -> int:
     from order_service.adapters.crypto.jwt_tokens import KeyRing, write_new_key  # noqa: PLC0415
 
@@ -120,6 +135,11 @@ def _parser() -> argparse.ArgumentParser:
         help="read the password from standard input instead of prompting",
     )
     admin.set_defaults(run=_create_admin)
+
+    reindex = commands.add_parser(
+        "reindex", help="rebuild the users and products search documents from their tables"
+    )
+    reindex.set_defaults(run=_reindex)
 
     rotate = commands.add_parser(
         "rotate-key", help="add a new signing key; the old ones still verify"

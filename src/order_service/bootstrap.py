@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
+import aiosqlite
+import asyncpg
 from redis.asyncio import Redis
 
 from order_service import __version__
@@ -16,14 +18,27 @@ from order_service.adapters.crypto.jwt_tokens import JwtTokens, KeyRing
 from order_service.adapters.http.app import HttpApp, HttpLimits, ReadinessCheck, Route, Wiring
 from order_service.adapters.http.auth_api import auth_routes
 from order_service.adapters.http.probes import probe_routes
+from order_service.adapters.http.products_api import product_routes
+from order_service.adapters.http.search_api import search_routes
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
 from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
+from order_service.adapters.postgres.product_repository import PostgresProductRepository
+from order_service.adapters.postgres.search_index import PostgresSearchIndex, PostgresSearchIndexer
 from order_service.adapters.postgres.user_repository import PostgresUserRepository
 from order_service.adapters.redis.failure_throttle import RedisFailureThrottle
 from order_service.adapters.sqlite.database import open_sqlite, ping_sqlite, sqlite_path
+from order_service.adapters.sqlite.product_repository import SqliteProductRepository
+from order_service.adapters.sqlite.search_index import SqliteSearchIndex, SqliteSearchIndexer
 from order_service.adapters.sqlite.user_repository import SqliteUserRepository
+from order_service.adapters.telemetry.search_telemetry import (
+    PrometheusSearchTelemetry,
+    search_metrics,
+)
 from order_service.application.accounts import Accounts
 from order_service.application.ports import FailureThrottle, UserRepository
+from order_service.application.products import Catalogue, ProductRepository
+from order_service.application.search import SearchEverywhere, SearchIndex, SearchIndexer
+from order_service.domain.search import IndexName
 from order_service.platform.config import Settings, load_settings
 from order_service.platform.logging import configure_logging
 
@@ -69,7 +84,9 @@ def load_key_ring(settings: Settings) -> KeyRing:
 async def wire(settings: Settings) -> AsyncIterator[Wiring]:
     async with AsyncExitStack() as stack:
         readiness: list[ReadinessCheck] = []
-        users = await _open_user_store(settings, stack, readiness)
+        database = await _open_database(settings, stack, readiness)
+        users = _user_repository(database, settings)
+        products, indexer, indices = _search_store(database, settings)
         throttle = await _open_failure_throttle(settings, stack, readiness)
         hasher = Argon2PasswordHasher(
             time_cost=settings.argon2_time_cost,
@@ -95,23 +112,37 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             clock=utc_now,
             max_failures_per_email=settings.login_max_failures_per_email,
             max_failures_per_client=settings.login_max_failures_per_client,
+            indexer=indexer,
+        )
+        catalogue = Catalogue(products=products, indexer=indexer, clock=utc_now)
+        search = SearchEverywhere(
+            indices=indices,
+            index_timeout=settings.search_index_timeout_seconds,
+            observer=PrometheusSearchTelemetry(search_metrics()),
         )
         yield Wiring(
-            routes=auth_routes(accounts, keys),
+            routes=[
+                *auth_routes(accounts, keys),
+                *product_routes(catalogue),
+                *search_routes(search, timeout=settings.search_timeout_seconds),
+            ],
             verifier=tokens,
             readiness=readiness,
             accounts=accounts,
         )
 
 
-async def _open_user_store(
+Database = aiosqlite.Connection | asyncpg.Pool
+
+
+async def _open_database(
     settings: Settings, stack: AsyncExitStack, readiness: list[ReadinessCheck]
-) -> UserRepository:
+) -> Database:
     url = settings.effective_database_url
     if url.startswith("sqlite:///"):
         connection = await stack.enter_async_context(open_sqlite(sqlite_path(url)))
         readiness.append(ReadinessCheck("database", lambda: ping_sqlite(connection)))
-        return SqliteUserRepository(connection)
+        return connection
     pool = await stack.enter_async_context(
         open_postgres_pool(
             url,
@@ -122,7 +153,37 @@ async def _open_user_store(
         )
     )
     readiness.append(ReadinessCheck("database", lambda: ping_postgres(pool, timeout=1.0)))
-    return PostgresUserRepository(pool, timeout=settings.db_timeout_seconds)
+    return pool
+
+
+def _user_repository(database: Database, settings: Settings) -> UserRepository:
+    if isinstance(database, aiosqlite.Connection):
+        return SqliteUserRepository(database)
+    return PostgresUserRepository(database, timeout=settings.db_timeout_seconds)
+
+
+def _search_store(
+    database: Database, settings: Settings
+) -> tuple[ProductRepository, SearchIndexer, dict[IndexName, SearchIndex]]:
+    """The catalogue, the indexer every writer calls, and one SearchIndex per index."""
+    if isinstance(database, aiosqlite.Connection):
+        sqlite_indices: dict[IndexName, SearchIndex] = {
+            name: SqliteSearchIndex(database, name) for name in IndexName
+        }
+        return (
+            SqliteProductRepository(database),
+            SqliteSearchIndexer(database),
+            sqlite_indices,
+        )
+    timeout = settings.db_timeout_seconds
+    postgres_indices: dict[IndexName, SearchIndex] = {
+        name: PostgresSearchIndex(database, name, timeout=timeout) for name in IndexName
+    }
+    return (
+        PostgresProductRepository(database, timeout=timeout),
+        PostgresSearchIndexer(database, timeout=timeout),
+        postgres_indices,
+    )
 
 
 async def _open_failure_throttle(

@@ -379,3 +379,36 @@ def test_the_service_logs_json_lines_and_never_a_password(service: RunningServic
 def test_keys_live_under_the_var_dir(service: RunningService) -> None:
     keys = list(Path(service.log_path.parent, "keys").glob("*.pem"))
     assert len(keys) == 1
+
+
+@pytest.mark.parametrize(
+    ("claims", "detail"),
+    [
+        ({"exp": 1_000_000_000}, "expired"),
+        ({"iss": "https://evil.example.com"}, "issuer"),
+        ({"aud": "another-service"}, "audience"),
+    ],
+    ids=["expired", "wrong-issuer", "wrong-audience"],
+)
+def test_tokens_signed_by_our_own_key_with_bad_claims_are_401(
+    service: RunningService, client: httpx.Client, claims: dict[str, Any], detail: str
+) -> None:
+    from order_service.adapters.crypto.jwt_tokens import KeyRing  # noqa: PLC0415
+
+    ring = KeyRing.from_directory(service.log_path.parent / "keys", create_if_empty=False)
+    valid = {
+        "iss": "order-service",
+        "aud": "order-service",
+        "sub": str(uuid.uuid4()),
+        "roles": ["admin"],
+        "iat": 1_000_000_000,
+        "exp": 4_000_000_000,
+    }
+    token = jwt.encode(
+        {**valid, **claims},
+        ring.signing.private_key,
+        algorithm="EdDSA",
+        headers={"kid": ring.signing.kid},
+    )
+    response = client.get("/v1/users/me", headers={"authorization": f"Bearer {token}"})
+    assert detail in assert_problem(response, 401, "unauthenticated")["detail"]

@@ -12,8 +12,10 @@ from order_service.application.ports import (
     TokenIssuer,
     UserRepository,
 )
+from order_service.application.search import SearchIndexer, index_quietly
 from order_service.domain.errors import Forbidden, InvalidInput, Throttled, Unauthenticated
 from order_service.domain.ids import new_id
+from order_service.domain.search import user_document
 from order_service.domain.users import (
     EmailAlreadyRegistered,
     Role,
@@ -40,6 +42,7 @@ class Accounts:
         clock: Clock,
         max_failures_per_email: int,
         max_failures_per_client: int,
+        indexer: SearchIndexer | None = None,
     ) -> None:
         self._users = users
         self._hasher = hasher
@@ -49,6 +52,7 @@ class Accounts:
         self._max_failures_per_email = max_failures_per_email
         self._max_failures_per_client = max_failures_per_client
         self._dummy_hash: str | None = None
+        self._indexer = indexer
 
     async def register(
         self, *, email: str, name: str, password: str, roles: frozenset[Role] | None = None
@@ -72,6 +76,9 @@ class Accounts:
             updated_at=now,
         )
         await self._users.save(user)
+        await index_quietly(
+            self._indexer, user_document(user_id=user.id, email=user.email, name=user.name)
+        )
         return user
 
     async def create_admin(self, *, email: str, name: str, password: str) -> User:

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     login_max_failures_per_client: int = Field(default=50, ge=1)
     login_failure_window_seconds: Seconds = 900.0
 
+    # Search: each index query is bounded by its own timeout and the request's remaining budget.
+    search_timeout_seconds: Seconds = 5.0
+    search_index_timeout_seconds: Seconds = 2.0
+
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

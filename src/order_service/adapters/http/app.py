@@ -110,6 +110,16 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
+class QueryParameter:
+    """A query-string parameter, for the OpenAPI document; the handler parses it."""
+
+    name: str
+    description: str
+    schema: Mapping[str, object]
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One operation; the same declaration drives dispatch, validation and the OpenAPI document."""
 
@@ -125,7 +135,10 @@ class Route:
     authenticated: bool = False
     timeout: float | None = None
     probe: bool = False  # health checks: exempt from load shedding and left out of the API docs
+    # Reads only: cancel the handler when the client disconnects (writes should finish instead).
+    cancel_on_disconnect: bool = False
     content_type: str = "application/json"
+    query: tuple[QueryParameter, ...] = ()
 
     @property
     def path_params(self) -> list[str]:
@@ -290,6 +303,9 @@ class HttpApp:
         except HttpProblem as problem:
             await _send_problem(send, problem, path)
             return
+        except ClientDisconnected:
+            _log.info("client disconnected; request cancelled", extra={"route": route.path})
+            return
         finally:
             self._in_flight -= 1
         await _send(send, response, head=scope["method"] == "HEAD")
@@ -308,6 +324,8 @@ class HttpApp:
         deadline = set_deadline(at)
         self._watchdog.watch(task, at)
         try:
+            if route.cancel_on_disconnect:
+                return await _cancel_on_disconnect(route.handler(request), receive)
             return await route.handler(request)
         except DomainError as error:
             raise problem_from_domain(error) from None
@@ -317,7 +335,7 @@ class HttpApp:
                     504, "deadline-exceeded", f"the request did not finish within {budget:g}s"
                 ) from None
             raise
-        except HttpProblem:
+        except (HttpProblem, ClientDisconnected):
             raise
         except Exception:  # noqa: BLE001 - a bug answers 500 without leaking its trace
             _log.exception("unhandled error", extra={"route": route.path, "method": route.method})
@@ -380,6 +398,41 @@ class HttpApp:
             return self._verifier.verify(token.strip())
         except DomainError as error:
             raise problem_from_domain(error) from None
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the response was ready; there is no one to answer."""
+
+
+async def _until_disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _capture(work: Awaitable[Response]) -> Response | Exception:
+    try:
+        return await work
+    except Exception as error:  # noqa: BLE001 - re-raised by the caller, outside the TaskGroup
+        return error
+
+
+async def _cancel_on_disconnect(work: Awaitable[Response], receive: Receive) -> Response:
+    """Run the handler while watching the connection; whichever ends first cancels the other.
+
+    Both are tasks of one TaskGroup, so neither outlives the request. The handler's own
+    exceptions are carried out of the group unwrapped, for the usual problem mapping.
+    """
+    async with asyncio.TaskGroup() as group:
+        handler = group.create_task(_capture(work))
+        watcher = group.create_task(_until_disconnected(receive))
+        handler.add_done_callback(lambda _: watcher.cancel())
+        watcher.add_done_callback(lambda _: handler.cancel())
+    if handler.cancelled():
+        raise ClientDisconnected
+    outcome = handler.result()
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def _decode(request: Request, raw: bytes, schema: type) -> Any:  # noqa: ANN401 - any Struct

@@ -40,6 +40,17 @@ def openapi_document(routes: Sequence[Route], *, title: str, version: str) -> di
                 }
                 for name in route.path_params
             ]
+        if route.query:
+            operation.setdefault("parameters", []).extend(
+                {
+                    "name": parameter.name,
+                    "in": "query",
+                    "required": parameter.required,
+                    "description": parameter.description,
+                    "schema": dict(parameter.schema),
+                }
+                for parameter in route.query
+            )
         if route.body is not None:
             operation["requestBody"] = {
                 "required": True,

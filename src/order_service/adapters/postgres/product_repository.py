@@ -1,0 +1,35 @@
+"""ProductRepository on PostgreSQL."""
+
+import asyncpg
+
+from order_service.adapters.product_rows import PRODUCT_COLUMNS, product_from_row
+from order_service.application.deadline import remaining
+from order_service.domain.products import Product, ProductAlreadyExists
+
+_GET = f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku = $1"  # noqa: S608 - constant columns
+_ADD = f"INSERT INTO products ({PRODUCT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"  # noqa: S608
+
+
+class PostgresProductRepository:
+    def __init__(self, pool: asyncpg.Pool, *, timeout: float) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    async def get(self, sku: str) -> Product | None:
+        row = await self._pool.fetchrow(_GET, sku, timeout=remaining(self._timeout))
+        return None if row is None else product_from_row(*row)
+
+    async def add(self, product: Product) -> None:
+        try:
+            await self._pool.execute(
+                _ADD,
+                product.sku,
+                product.name,
+                product.description,
+                product.price_cents,
+                product.currency,
+                product.created_at,
+                timeout=remaining(self._timeout),
+            )
+        except asyncpg.UniqueViolationError:
+            raise ProductAlreadyExists from None

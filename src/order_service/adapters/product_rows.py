@@ -1,0 +1,27 @@
+"""The one mapping between a `products` row and a Product, shared by the SQL adapters."""
+
+from datetime import datetime
+
+from order_service.domain.products import Product
+
+PRODUCT_COLUMNS = "sku, name, description, price_cents, currency, created_at"
+
+
+def product_from_row(  # noqa: PLR0917 - the columns of a row, in order
+    sku: str,
+    name: str,
+    description: str,
+    price_cents: int,
+    currency: str,
+    created_at: datetime | str,
+) -> Product:
+    return Product(
+        sku=sku,
+        name=name,
+        description=description,
+        price_cents=price_cents,
+        currency=currency,
+        created_at=created_at
+        if isinstance(created_at, datetime)
+        else datetime.fromisoformat(created_at),
+    )

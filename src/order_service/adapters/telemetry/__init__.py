@@ -1,0 +1,1 @@
+"""Telemetry adapters: Prometheus metrics and OpenTelemetry spans of our use cases."""
