@@ -36,7 +36,7 @@ def test_actionlint_reports_nothing_on_every_workflow() -> None:
 def test_release_runs_on_version_tags_and_tests_before_building(release: dict[Any, Any]) -> None:
     # PyYAML reads the key `on` as the boolean True.
     trigger = release[True]
-    assert trigger == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+*"]}}
+    assert trigger == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+"]}}
     jobs = release["jobs"]
     assert any(step.get("run") == "make test" for step in _steps(jobs["test"]))
     assert jobs["dist"]["needs"] == "test"
