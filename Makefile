@@ -60,3 +60,8 @@ deploy-check: $(VENV_STAMP) ## Dockerfile, workflows and Kubernetes manifests: l
 .PHONY: clean
 clean: ## Remove the environment, caches and ./var
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache var dist
+
+.PHONY: bench-images
+bench-images: $(VENV_STAMP) ## Thumbnailer: ours vs thumbor vs the in-process ceiling (needs wrk)
+	$(RUN) python bench/images/pool_kinds.py
+	$(RUN) python bench/images/run.py --json bench/images/last-run.json

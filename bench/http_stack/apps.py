@@ -12,8 +12,12 @@ from typing import Any
 import msgspec
 
 USERS = {
-    str(n): {"id": str(n), "email": f"user{n}@example.com", "name": f"User {n}",
-             "roles": ["customer"]}
+    str(n): {
+        "id": str(n),
+        "email": f"user{n}@example.com",
+        "name": f"User {n}",
+        "roles": ["customer"],
+    }
     for n in range(1, 10_001)
 }
 NOT_FOUND = b'{"title":"Not Found","status":404}'
@@ -25,9 +29,16 @@ async def raw(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     user = USERS.get(scope["path"].rsplit("/", 1)[-1])
     body, status = (_encode(user), 200) if user else (NOT_FOUND, 404)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -47,7 +58,13 @@ def starlette() -> Any:
 
 def ours() -> Any:
     from order_service.adapters.http.app import (
-        HttpApp, HttpLimits, Request, Response, Route, Wiring, json_response,
+        HttpApp,
+        HttpLimits,
+        Request,
+        Response,
+        Route,
+        Wiring,
+        json_response,
     )
     from order_service.adapters.http.problems import HttpProblem
 
@@ -62,8 +79,12 @@ def ours() -> Any:
         route = Route("GET", "/users/{id}", get_user, "getUser", "", "users")
         yield Wiring(routes=[route], verifier=None, readiness=[], accounts=None)  # type: ignore[arg-type]
 
-    return HttpApp(wire=wire, limits=HttpLimits(
-        max_body_bytes=1 << 20, max_concurrent_requests=1024, default_timeout=10, max_timeout=60))
+    return HttpApp(
+        wire=wire,
+        limits=HttpLimits(
+            max_body_bytes=1 << 20, max_concurrent_requests=1024, default_timeout=10, max_timeout=60
+        ),
+    )
 
 
 def app() -> Any:

@@ -26,9 +26,19 @@ async def drive(app: Any, n: int) -> float:
         sent.append(message)
 
     scopes = [
-        {"type": "http", "method": "GET", "path": f"/users/{i % 10000 + 1}", "headers": [],
-         "query_string": b"", "client": ("127.0.0.1", 1), "root_path": "", "scheme": "http",
-         "http_version": "1.1", "server": ("127.0.0.1", 80), "app": app}
+        {
+            "type": "http",
+            "method": "GET",
+            "path": f"/users/{i % 10000 + 1}",
+            "headers": [],
+            "query_string": b"",
+            "client": ("127.0.0.1", 1),
+            "root_path": "",
+            "scheme": "http",
+            "http_version": "1.1",
+            "server": ("127.0.0.1", 80),
+            "app": app,
+        }
         for i in range(n)
     ]
     started = time.process_time()

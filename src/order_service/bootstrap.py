@@ -7,19 +7,27 @@ in reverse order on shutdown.
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiosqlite
 import asyncpg
 from redis.asyncio import Redis
 
 from order_service import __version__
+from order_service.adapters.blobs.filesystem import FilesystemBlobStore
+from order_service.adapters.blobs.s3 import S3BlobStore
 from order_service.adapters.crypto.argon2_hasher import Argon2PasswordHasher
 from order_service.adapters.crypto.jwt_tokens import JwtTokens, KeyRing
 from order_service.adapters.http.app import HttpApp, HttpLimits, ReadinessCheck, Route, Wiring
 from order_service.adapters.http.auth_api import auth_routes
+from order_service.adapters.http.images_api import image_routes
 from order_service.adapters.http.probes import probe_routes
 from order_service.adapters.http.products_api import product_routes
 from order_service.adapters.http.search_api import search_routes
+from order_service.adapters.images.blob_repository import BlobImageRepository
+from order_service.adapters.images.metrics import default_image_metrics
+from order_service.adapters.images.render_pool import PoolImageCodec
+from order_service.adapters.images.tracing import TracedBlobStore
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
 from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
 from order_service.adapters.postgres.product_repository import PostgresProductRepository
@@ -35,9 +43,11 @@ from order_service.adapters.telemetry.search_telemetry import (
     search_metrics,
 )
 from order_service.application.accounts import Accounts
+from order_service.application.images import BlobStore, ByteBudgetCache, Images
 from order_service.application.ports import FailureThrottle, UserRepository
 from order_service.application.products import Catalogue, ProductRepository
 from order_service.application.search import SearchEverywhere, SearchIndex, SearchIndexer
+from order_service.domain.images import ThumbnailLimits
 from order_service.domain.search import IndexName
 from order_service.platform.config import Settings, load_settings
 from order_service.platform.logging import configure_logging
@@ -120,9 +130,11 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             index_timeout=settings.search_index_timeout_seconds,
             observer=PrometheusSearchTelemetry(search_metrics()),
         )
+        images = _build_images(settings, stack)
         yield Wiring(
             routes=[
                 *auth_routes(accounts, keys),
+                *image_routes(images, max_upload_bytes=settings.images_max_upload_bytes),
                 *product_routes(catalogue),
                 *search_routes(search, timeout=settings.search_timeout_seconds),
             ],
@@ -204,3 +216,53 @@ async def _open_failure_throttle(
 
     readiness.append(ReadinessCheck("redis", ping))
     return RedisFailureThrottle(redis, window_seconds=window)
+
+
+def _open_blob_store(settings: Settings) -> BlobStore:
+    url = settings.images_blob_url
+    if url is None:
+        return TracedBlobStore(FilesystemBlobStore(settings.var_dir / "blobs"), store="file")
+    if url.startswith("file://"):
+        return TracedBlobStore(FilesystemBlobStore(Path(url.removeprefix("file://"))), store="file")
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    secret = settings.images_s3_secret_access_key
+    store = S3BlobStore(
+        bucket=bucket,
+        prefix=prefix or None,
+        endpoint=settings.images_s3_endpoint,
+        region=settings.images_s3_region,
+        access_key_id=settings.images_s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret else None,
+    )
+    return TracedBlobStore(store, store="s3")
+
+
+def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
+    metrics = default_image_metrics()
+    codec = PoolImageCodec(
+        kind=settings.images_render_pool,
+        workers=settings.images_render_workers,
+        queue=settings.images_render_queue,
+        max_pixels=settings.images_max_pixels,
+        max_render_seconds=settings.images_render_timeout_seconds,
+        gauges=metrics,
+    )
+    stack.callback(codec.close)
+    blobs = _open_blob_store(settings)
+    allowed = frozenset(
+        (int(w), int(h))
+        for w, _, h in (size.partition("x") for size in settings.images_allowed_sizes.split(","))
+        if w and h
+    )
+    return Images(
+        blobs=blobs,
+        repository=BlobImageRepository(blobs),
+        codec=codec,
+        cache=ByteBudgetCache(settings.images_cache_bytes),
+        limits=ThumbnailLimits(
+            max_side=settings.images_max_side, allowed=allowed, outputs=codec.outputs
+        ),
+        max_upload_bytes=settings.images_max_upload_bytes,
+        quality=settings.images_quality,
+        metrics=metrics,
+    )

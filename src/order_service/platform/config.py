@@ -69,6 +69,24 @@ class Settings(BaseSettings):
     login_max_failures_per_client: int = Field(default=50, ge=1)
     login_failure_window_seconds: Seconds = 900.0
 
+    # Images: limits, render pool, cache and blob store (see docs/images.md)
+    images_max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    images_max_pixels: int = Field(default=50_000_000, ge=1)
+    images_max_side: int = Field(default=2048, ge=16, le=16_384)
+    images_allowed_sizes: str = Field(default="", pattern=r"^(\d+x\d+(,\d+x\d+)*)?$")
+    images_quality: int = Field(default=80, ge=1, le=100)
+    images_render_pool: Literal["process", "thread"] = "process"
+    images_render_workers: int = Field(default=1, ge=1, le=64)
+    images_render_queue: int = Field(default=8, ge=0, le=10_000)
+    images_render_timeout_seconds: Seconds = 30.0
+    images_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    images_blob_url: str | None = Field(
+        default=None, pattern=r"^(file://.+|s3://[a-z0-9.-]+(/.*)?)$"
+    )
+    images_s3_endpoint: str | None = None
+    images_s3_region: str = "us-east-1"
+    images_s3_access_key_id: str | None = None
+    images_s3_secret_access_key: SecretStr | None = None
     # Search: each index query is bounded by its own timeout and the request's remaining budget.
     search_timeout_seconds: Seconds = 5.0
     search_index_timeout_seconds: Seconds = 2.0

@@ -46,6 +46,7 @@ class Request:
     """What a handler sees of an HTTP request."""
 
     __slots__ = (
+        "body",
         "client",
         "headers",
         "method",
@@ -65,6 +66,7 @@ class Request:
         self.client: str = client[0] if client else "unknown"
         self.path_params = path_params
         self.payload: Any = None
+        self.body = b""  # the raw body of a POST, PUT or PATCH
         self.principal: Principal | None = None
 
     def header(self, name: bytes) -> bytes | None:
@@ -138,6 +140,7 @@ class Route:
     # Reads only: cancel the handler when the client disconnects (writes should finish instead).
     cancel_on_disconnect: bool = False
     content_type: str = "application/json"
+    max_body_bytes: int | None = None  # this route's own body limit (image uploads), else the app's
     query: tuple[QueryParameter, ...] = ()
 
     @property
@@ -313,7 +316,8 @@ class HttpApp:
     async def _dispatch(self, route: Route, request: Request, receive: Receive) -> Response:
         budget = self._budget(request, route)
         if route.body is not None or request.method in _BODY_METHODS:
-            raw = await self._read_body(request, receive)
+            raw = await self._read_body(request, receive, route.max_body_bytes)
+            request.body = raw
             if route.body is not None:
                 request.payload = _decode(request, raw, route.body)
         if route.authenticated:
@@ -357,8 +361,10 @@ class HttpApp:
             raise HttpProblem(504, "deadline-exceeded", "the request's deadline has passed")
         return min(asked, self._limits.max_timeout)
 
-    async def _read_body(self, request: Request, receive: Receive) -> bytes:
-        limit = self._limits.max_body_bytes
+    async def _read_body(
+        self, request: Request, receive: Receive, route_limit: int | None = None
+    ) -> bytes:
+        limit = route_limit or self._limits.max_body_bytes
         declared = request.header(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise HttpProblem(413, "body-too-large", f"the body must be at most {limit} bytes")

@@ -15,6 +15,14 @@ from order_service.domain.errors import (
     Unauthenticated,
     Unavailable,
 )
+from order_service.domain.images import (
+    BadThumbnailParameter,
+    CorruptImage,
+    DecompressionBomb,
+    ImageTooLarge,
+    RenderFailed,
+    UnsupportedImage,
+)
 
 PROBLEM_CONTENT_TYPE = b"application/problem+json"
 _TYPE_PREFIX = "urn:order-service:problem:"
@@ -65,9 +73,33 @@ def _retry_after(seconds: float) -> list[tuple[bytes, bytes]]:
     return [(b"retry-after", str(max(1, round(seconds + 0.5))).encode())]
 
 
+def _image_problem(error: DomainError, detail: str) -> HttpProblem | None:
+    """The thumbnailer's errors (docs/images.md), checked before the generic mapping."""
+    match error:
+        case UnsupportedImage():
+            return HttpProblem(415, "unsupported-image", detail)
+        case ImageTooLarge():
+            return HttpProblem(413, "image-too-large", detail)
+        case CorruptImage():
+            return HttpProblem(422, "corrupt-image", detail)
+        case DecompressionBomb():
+            return HttpProblem(422, "too-many-pixels", detail)
+        case BadThumbnailParameter():
+            return HttpProblem(
+                400, "bad-parameter", detail, errors=[{"pointer": error.field, "detail": detail}]
+            )
+        case RenderFailed():
+            return HttpProblem(500, "render-failed", detail)
+        case _:
+            return None
+
+
 def problem_from_domain(error: DomainError) -> HttpProblem:
     """The HTTP face of a domain error; the only place that knows both."""
     detail = str(error)
+    image = _image_problem(error, detail)
+    if image is not None:
+        return image
     match error:
         case InvalidInput():
             return HttpProblem(

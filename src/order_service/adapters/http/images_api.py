@@ -1,0 +1,167 @@
+"""HTTP routes of the thumbnailer: upload an original, read it, read its thumbnails.
+
+Originals and thumbnails are immutable (named by content hash and normalised parameters), so
+both carry a strong ETag and `Cache-Control: public, max-age=31536000, immutable`.
+"""
+
+import msgspec
+
+from order_service.adapters.http.app import Request, Response, Route, json_response
+from order_service.adapters.http.problems import HttpProblem
+from order_service.application.images import Images
+from order_service.domain.images import (
+    ImageFormat,
+    ImageInfo,
+    UnsupportedImage,
+    is_image_id,
+    parse_thumbnail_spec,
+)
+
+IMMUTABLE = b"public, max-age=31536000, immutable"
+# Content-Types an upload may declare; the bytes decide the format, these only must not lie.
+_DECLARED = {
+    b"image/jpeg": ImageFormat.JPEG,
+    b"image/jpg": ImageFormat.JPEG,
+    b"image/pjpeg": ImageFormat.JPEG,
+    b"image/png": ImageFormat.PNG,
+    b"image/webp": ImageFormat.WEBP,
+    b"image/gif": ImageFormat.GIF,
+    b"image/avif": ImageFormat.AVIF,
+}
+_ANY = frozenset({b"application/octet-stream", b""})
+
+
+class ImageLinks(msgspec.Struct):
+    self: str
+    original: str
+    thumbnail: str
+
+
+class ImageOut(msgspec.Struct):
+    id: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+    links: ImageLinks
+
+    @classmethod
+    def of(cls, info: ImageInfo) -> "ImageOut":
+        base = f"/v1/images/{info.id}"
+        return cls(
+            id=info.id,
+            width=info.width,
+            height=info.height,
+            format=info.format.value,
+            bytes=info.bytes,
+            links=ImageLinks(
+                self=base, original=base, thumbnail=f"{base}/thumbnail?w=256&h=256&fit=contain"
+            ),
+        )
+
+
+def _image_id(request: Request) -> str:
+    image_id = request.path_params["id"]
+    if not is_image_id(image_id):
+        raise HttpProblem(404, "not-found", f"no image {image_id[:80]}")
+    return image_id
+
+
+def _matches(request: Request, etag: str) -> bool:
+    header = request.header(b"if-none-match")
+    if header is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.decode("latin-1").split(",")}
+    return etag in tags or "*" in tags
+
+
+def _first(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
+
+
+def image_routes(images: Images, *, max_upload_bytes: int) -> list[Route]:
+    async def upload(request: Request) -> Response:
+        declared = (request.header(b"content-type") or b"").split(b";", 1)[0].strip().lower()
+        claimed = _DECLARED.get(declared)
+        if claimed is None and declared not in _ANY:
+            raise UnsupportedImage("send the image as its image/* type or application/octet-stream")
+        result = await images.upload(request.authenticated, request.body, declared=claimed)
+        info = result.info
+        location = f"/v1/images/{info.id}".encode()
+        return json_response(
+            ImageOut.of(info), 201 if result.created else 200, [(b"location", location)]
+        )
+
+    async def original(request: Request) -> Response:
+        image_id = _image_id(request)
+        etag = f'"{image_id}"'
+        headers = [
+            (b"etag", etag.encode()),
+            (b"cache-control", IMMUTABLE),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+        if _matches(request, etag):
+            await images.info(image_id)
+            return Response(304, b"", headers)
+        info, data = await images.original(image_id)
+        return Response(200, data, headers, info.format.media_type.encode())
+
+    async def thumbnail(request: Request) -> Response:
+        image_id = _image_id(request)
+        query = request.query()
+        accept = request.header(b"accept")
+        explicit = _first(query, "format")
+        spec = parse_thumbnail_spec(
+            width=_first(query, "w"),
+            height=_first(query, "h"),
+            fit=_first(query, "fit"),
+            format=explicit,
+            accept=accept.decode("latin-1") if accept else None,
+            quality=images.quality,
+            limits=images.limits,
+        )
+        headers = [(b"cache-control", IMMUTABLE), (b"x-content-type-options", b"nosniff")]
+        if not explicit:
+            headers.append((b"vary", b"Accept"))
+        etag = images.etag(image_id, spec)
+        headers.append((b"etag", etag.encode()))
+        if _matches(request, etag) and await images.is_known(image_id, spec):
+            return Response(304, b"", headers, spec.format.media_type.encode())
+        rendered = await images.thumbnail(image_id, spec)
+        return Response(200, rendered.body, headers, rendered.format.media_type.encode())
+
+    return [
+        Route(
+            "POST",
+            "/v1/images",
+            upload,
+            "uploadImage",
+            "Upload an image (raw body); the same bytes are stored once",
+            "images",
+            responses={201: ImageOut, 200: ImageOut},
+            problems=(400, 401, 413, 415, 422, 503),
+            authenticated=True,
+            max_body_bytes=max_upload_bytes,
+        ),
+        Route(
+            "GET",
+            "/v1/images/{id}",
+            original,
+            "getImage",
+            "The original image, as uploaded",
+            "images",
+            responses={200: None, 304: None},
+            problems=(404,),
+        ),
+        Route(
+            "GET",
+            "/v1/images/{id}/thumbnail",
+            thumbnail,
+            "getThumbnail",
+            "A thumbnail: ?w=&h=&fit=contain|cover&format=jpeg|png|webp|avif (else from Accept)",
+            "images",
+            responses={200: None, 304: None},
+            problems=(400, 404, 422, 500, 503),
+        ),
+    ]

@@ -1,0 +1,78 @@
+"""Prometheus metrics of the thumbnailer: renders, cache layers, the render pool, rejections.
+
+A small module of its own so the platform's metrics module can adopt (or re-register) these
+families when it lands; every name follows `docs/images.md`.
+"""
+
+import functools
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from order_service.domain.images import ThumbnailSpec
+
+# 1 ms x 2^k, as the service's other latency histograms (DESIGN.md).
+_BUCKETS = tuple(0.001 * 2**k for k in range(12))
+
+
+class PrometheusImageMetrics:
+    """Implements the application's ImageMetrics and the render pool's PoolGauges."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.render_seconds = Histogram(
+            "image_render_duration_seconds",
+            "Time to decode, resize and encode one thumbnail, queueing included.",
+            ["format", "size_class"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.cache = Counter(
+            "image_cache_lookups_total",
+            "Thumbnail lookups by cache layer (memory, blob) and result (hit, miss).",
+            ["layer", "result"],
+            registry=registry,
+        )
+        self.shared = Counter(
+            "image_render_shared_total",
+            "Requests served by another request's render of the same variant (single-flight).",
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "image_uploads_rejected_total",
+            "Uploads refused, by reason (unsupported, too_large, corrupt, too_many_pixels).",
+            ["reason"],
+            registry=registry,
+        )
+        self.queued = Gauge(
+            "image_render_pool_queued",
+            "Renders admitted and waiting for a worker.",
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "image_render_pool_in_flight", "Renders running in a worker.", registry=registry
+        )
+
+    def cache_lookup(self, layer: str, *, hit: bool) -> None:
+        self.cache.labels(layer, "hit" if hit else "miss").inc()
+
+    def upload_rejected(self, reason: str) -> None:
+        self.rejected.labels(reason).inc()
+
+    def rendered(self, spec: ThumbnailSpec, seconds: float) -> None:
+        self.render_seconds.labels(spec.format.value, spec.size_class).observe(seconds)
+
+    def render_shared(self) -> None:
+        self.shared.inc()
+
+    def pool_state(self, *, queued: int, in_flight: int) -> None:
+        self.queued.set(queued)
+        self.in_flight.set(in_flight)
+
+
+@functools.cache
+def default_image_metrics() -> PrometheusImageMetrics:
+    """The families on prometheus_client's default registry, created once per process.
+
+    Registering a family twice raises, and the composition root can run more than once in a
+    process (tests, reloads), so the one instance is shared.
+    """
+    return PrometheusImageMetrics()

@@ -1,0 +1,322 @@
+"""Image use cases: upload an original, read it back, serve thumbnails from the cheapest layer.
+
+A thumbnail is looked up in three layers, cheapest first: the in-process LRU (bounded in
+bytes), the blob store (each variant stored once, so a fleet renders it once), and last a
+render in the codec's bounded pool. Concurrent requests for one missing variant share one
+render (single-flight).
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from cachetools import LRUCache
+
+from order_service.application.ports import Principal
+from order_service.domain.errors import Unavailable
+from order_service.domain.images import (
+    ImageFormat,
+    ImageInfo,
+    ImageNotFound,
+    ImageRejected,
+    ImageTooLarge,
+    Thumbnail,
+    ThumbnailLimits,
+    ThumbnailSpec,
+    UnsupportedImage,
+    etag_for,
+    image_id_of,
+)
+
+T = TypeVar("T")
+
+# --- ports ---------------------------------------------------------------------------------
+
+
+class BlobStore(Protocol):
+    """Bytes by key. `put` is atomic (a reader sees all of a blob or none) and idempotent.
+
+    Keys are `/`-separated paths of `[0-9a-z._-]` segments chosen by the use case.
+    """
+
+    async def put(self, key: str, data: bytes) -> None: ...
+
+    async def get(self, key: str) -> bytes | None:
+        """The blob's bytes, or None when there is no blob under `key`."""
+        ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the blob; deleting a missing key is not an error."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    """What the codec learnt from an upload it checked end to end."""
+
+    format: ImageFormat
+    width: int
+    height: int
+
+
+class ImageCodec(Protocol):
+    """Decode, check and render images, off the event loop and within the request's deadline.
+
+    `inspect` raises an ImageRejected subclass for bytes that are not a supported, intact image
+    of at most the configured pixel count (read from the header, before any decoding).
+    Both raise RenderUnavailable when the pool is saturated (shed the load) and RenderFailed
+    when the codec itself failed.
+    """
+
+    @property
+    def encoder(self) -> str:
+        """The codec's name and version; part of every variant's key and ETag."""
+        ...
+
+    @property
+    def outputs(self) -> frozenset[ImageFormat]: ...
+
+    async def inspect(self, data: bytes) -> DecodedImage: ...
+
+    async def render(self, data: bytes, spec: ThumbnailSpec) -> bytes: ...
+
+
+class ImageRepository(Protocol):
+    """The metadata of stored originals, by image id."""
+
+    async def get(self, image_id: str) -> ImageInfo | None: ...
+
+    async def add(self, info: ImageInfo) -> None:
+        """Record an original; adding the same id again is a no-op."""
+        ...
+
+
+class ImageMetrics(Protocol):
+    """What the use case reports; the adapter decides how it is exported."""
+
+    def cache_lookup(self, layer: str, *, hit: bool) -> None: ...
+
+    def upload_rejected(self, reason: str) -> None: ...
+
+    def rendered(self, spec: ThumbnailSpec, seconds: float) -> None: ...
+
+    def render_shared(self) -> None:
+        """A request got its variant from another request's render (single-flight)."""
+        ...
+
+
+class NoMetrics:
+    def cache_lookup(self, layer: str, *, hit: bool) -> None:
+        pass
+
+    def upload_rejected(self, reason: str) -> None:
+        pass
+
+    def rendered(self, spec: ThumbnailSpec, seconds: float) -> None:
+        pass
+
+    def render_shared(self) -> None:
+        pass
+
+
+# --- concurrency helpers -------------------------------------------------------------------
+
+
+class LeaderCancelled(Unavailable):
+    def __init__(self) -> None:
+        super().__init__("the render this request was waiting for was cancelled; retry", 0.0)
+
+
+class SingleFlight(Generic[T]):
+    """Concurrent calls with one key share one execution; the first caller runs it.
+
+    Followers wait on a shielded future, so a follower that is cancelled does not cancel the
+    work; if the leader is cancelled, its followers get LeaderCancelled (a 503 to retry).
+    """
+
+    def __init__(self) -> None:
+        self._calls: dict[str, asyncio.Future[T]] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._calls)
+
+    async def do(self, key: str, work: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """Return (result, shared): `shared` is True when another caller did the work."""
+        running = self._calls.get(key)
+        if running is not None:
+            return await asyncio.shield(running), True
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._calls[key] = future
+        try:
+            result = await work()
+        except asyncio.CancelledError:
+            future.set_exception(LeaderCancelled())
+            future.exception()  # mark retrieved: no follower may be waiting
+            raise
+        except Exception as error:
+            future.set_exception(error)
+            future.exception()
+            raise
+        else:
+            future.set_result(result)
+            return result, False
+        finally:
+            del self._calls[key]
+
+
+class ByteBudgetCache:
+    """An LRU of variant bytes whose total size stays within `max_bytes`."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+        self._lru: LRUCache[str, bytes] = LRUCache(maxsize=max(1, max_bytes), getsizeof=len)
+
+    def get(self, key: str) -> bytes | None:
+        return self._lru.get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        if 0 < len(value) <= self._max:
+            self._lru[key] = value
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self._lru.currsize)
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+
+# --- use cases -----------------------------------------------------------------------------
+
+
+def original_key(image_id: str) -> str:
+    return f"originals/{image_id[:2]}/{image_id}"
+
+
+def variant_key(key: str) -> str:
+    return f"variants/{key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    info: ImageInfo
+    created: bool
+
+
+class Images:
+    """Upload originals and serve their thumbnails."""
+
+    def __init__(
+        self,
+        *,
+        blobs: BlobStore,
+        repository: ImageRepository,
+        codec: ImageCodec,
+        cache: ByteBudgetCache,
+        limits: ThumbnailLimits,
+        max_upload_bytes: int,
+        quality: int,
+        metrics: ImageMetrics | None = None,
+    ) -> None:
+        self._blobs = blobs
+        self._repository = repository
+        self._codec = codec
+        self._cache = cache
+        self.limits = limits
+        self.quality = quality
+        self._max_upload_bytes = max_upload_bytes
+        self._metrics = metrics or NoMetrics()
+        self._flight: SingleFlight[bytes] = SingleFlight()
+
+    async def upload(
+        self,
+        principal: Principal,  # noqa: ARG002 - any customer may upload; kept for the audit trail
+        data: bytes,
+        *,
+        declared: ImageFormat | None = None,
+    ) -> Upload:
+        """Store an original once per distinct content; raise ImageRejected for bad input.
+
+        The format is detected from the bytes; `declared` (from the Content-Type) must agree
+        with it, so a file that is two formats at once, or a mislabelled one, is refused.
+        """
+        try:
+            if len(data) > self._max_upload_bytes:
+                raise ImageTooLarge(self._max_upload_bytes)
+            image_id = image_id_of(data)
+            known = await self._repository.get(image_id)
+            if known is None:
+                decoded = await self._codec.inspect(data)
+                info = ImageInfo(
+                    id=image_id,
+                    format=decoded.format,
+                    width=decoded.width,
+                    height=decoded.height,
+                    bytes=len(data),
+                )
+            else:
+                info = known
+            if declared is not None and declared is not info.format:
+                raise UnsupportedImage(
+                    f"the body is {info.format.value}, not {declared.value} as declared"
+                )
+        except ImageRejected as rejected:
+            self._metrics.upload_rejected(rejected.reason)
+            raise
+        if known is not None:
+            return Upload(known, created=False)
+        # Blob first: metadata that exists always names bytes that exist.
+        await self._blobs.put(original_key(image_id), data)
+        await self._repository.add(info)
+        return Upload(info, created=True)
+
+    async def info(self, image_id: str) -> ImageInfo:
+        info = await self._repository.get(image_id)
+        if info is None:
+            raise ImageNotFound(image_id)
+        return info
+
+    async def original(self, image_id: str) -> tuple[ImageInfo, bytes]:
+        info = await self.info(image_id)
+        data = await self._blobs.get(original_key(image_id))
+        if data is None:
+            raise ImageNotFound(image_id)
+        return info, data
+
+    def etag(self, image_id: str, spec: ThumbnailSpec) -> str:
+        return etag_for(spec.key(image_id, self._codec.encoder))
+
+    async def is_known(self, image_id: str, spec: ThumbnailSpec) -> bool:
+        """Cheap existence check for conditional requests: memory first, then metadata."""
+        if self._cache.get(spec.key(image_id, self._codec.encoder)) is not None:
+            return True
+        return await self._repository.get(image_id) is not None
+
+    async def thumbnail(self, image_id: str, spec: ThumbnailSpec) -> Thumbnail:
+        key = spec.key(image_id, self._codec.encoder)
+        etag = etag_for(key)
+        body = self._cache.get(key)
+        self._metrics.cache_lookup("memory", hit=body is not None)
+        if body is None:
+            body, shared = await self._flight.do(key, lambda: self._load_or_render(image_id, spec))
+            if shared:
+                self._metrics.render_shared()
+        return Thumbnail(body=body, format=spec.format, etag=etag)
+
+    async def _load_or_render(self, image_id: str, spec: ThumbnailSpec) -> bytes:
+        key = spec.key(image_id, self._codec.encoder)
+        stored = await self._blobs.get(variant_key(key))
+        self._metrics.cache_lookup("blob", hit=stored is not None)
+        if stored is None:
+            _, original = await self.original(image_id)
+            started = time.perf_counter()
+            stored = await self._codec.render(original, spec)
+            self._metrics.rendered(spec, time.perf_counter() - started)
+            await self._blobs.put(variant_key(key), stored)
+        self._cache.put(key, stored)
+        return stored

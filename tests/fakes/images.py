@@ -1,0 +1,69 @@
+"""In-memory fakes of the thumbnailer's ports; the blob store passes the BlobStore contract."""
+
+import asyncio
+
+from order_service.application.images import DecodedImage
+from order_service.domain.images import (
+    ImageFormat,
+    RenderUnavailable,
+    ThumbnailSpec,
+    UnsupportedImage,
+)
+
+
+class InMemoryBlobStore:
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.puts = 0
+
+    async def put(self, key: str, data: bytes) -> None:
+        self.puts += 1
+        self.blobs[key] = bytes(data)
+
+    async def get(self, key: str) -> bytes | None:
+        return self.blobs.get(key)
+
+    async def exists(self, key: str) -> bool:
+        return key in self.blobs
+
+    async def delete(self, key: str) -> None:
+        self.blobs.pop(key, None)
+
+
+class FakeImageCodec:
+    """Accepts bytes starting with b"IMG"; a render returns a description of what was asked.
+
+    `gate`, when set, holds every render until the test opens it, so a test can line up
+    concurrent requests deterministically. `capacity` sheds renders beyond it, as the pool does.
+    """
+
+    encoder = "fake1"
+    outputs = frozenset({ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.WEBP})
+
+    def __init__(self, capacity: int = 100) -> None:
+        self.inspected: list[bytes] = []
+        self.rendered: list[ThumbnailSpec] = []
+        self.gate: asyncio.Event | None = None
+        self.capacity = capacity
+        self.running = 0
+        self.started = asyncio.Condition()
+
+    async def inspect(self, data: bytes) -> DecodedImage:
+        self.inspected.append(data)
+        if not data.startswith(b"IMG"):
+            raise UnsupportedImage("not an image")
+        return DecodedImage(format=ImageFormat.PNG, width=640, height=480)
+
+    async def render(self, data: bytes, spec: ThumbnailSpec) -> bytes:
+        if self.running >= self.capacity:
+            raise RenderUnavailable("at capacity", 1.0)
+        self.running += 1
+        try:
+            self.rendered.append(spec)
+            async with self.started:
+                self.started.notify_all()
+            if self.gate is not None:
+                await self.gate.wait()
+            return f"{len(data)}:{spec.width}x{spec.height}:{spec.fit}:{spec.format}".encode()
+        finally:
+            self.running -= 1

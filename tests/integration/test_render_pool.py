@@ -1,0 +1,102 @@
+"""The bounded render pool with real Pillow workers: isolation, shedding, deadlines, crashes."""
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+
+from order_service.adapters.images.render_pool import PoolImageCodec, PoolKind
+from order_service.application.deadline import deadline_after
+from order_service.domain.images import (
+    CorruptImage,
+    Fit,
+    ImageFormat,
+    RenderFailed,
+    RenderUnavailable,
+    ThumbnailSpec,
+)
+from tests import image_samples as samples
+from tests import pool_tasks
+
+SPEC = ThumbnailSpec(width=128, height=128, fit=Fit.COVER, format=ImageFormat.WEBP, quality=75)
+
+
+async def idle(codec: PoolImageCodec) -> None:
+    """Wait (bounded) until every admitted render has released its slot."""
+    async with asyncio.timeout(10):
+        await codec.wait_idle()
+
+
+@pytest.fixture
+async def process_pool() -> AsyncIterator[PoolImageCodec]:
+    codec = PoolImageCodec(kind="process", workers=1, queue=1)
+    yield codec
+    codec.close()
+
+
+@pytest.mark.parametrize("kind", ["process", "thread"])
+async def test_both_pool_kinds_inspect_and_render_off_the_loop(kind: PoolKind) -> None:
+    codec = PoolImageCodec(kind=kind, workers=2, queue=2)
+    try:
+        decoded = await codec.inspect(samples.photo_jpeg(800, 600))
+        assert (decoded.format, decoded.width, decoded.height) == (ImageFormat.JPEG, 800, 600)
+        body = await codec.render(samples.photo_jpeg(800, 600), SPEC)
+        assert body[:4] == b"RIFF"
+        assert body[8:12] == b"WEBP"
+        with pytest.raises(CorruptImage):
+            await codec.inspect(samples.photo_jpeg(400, 300)[:2000])
+    finally:
+        codec.close()
+    assert codec.admitted == 0
+
+
+async def test_work_over_the_bound_is_shed_not_queued() -> None:
+    codec = PoolImageCodec(kind="thread", workers=1, queue=1)
+    release = threading.Event()
+    try:
+        async with asyncio.TaskGroup() as group:
+            running = group.create_task(codec._run(pool_tasks.hang, release))
+            queued = group.create_task(codec._run(pool_tasks.hang, release))
+            await asyncio.sleep(0)  # one scheduling step: both tasks take their slots
+            assert codec.admitted == 2
+            with pytest.raises(RenderUnavailable) as shed:
+                await codec.render(samples.photo_jpeg(64, 64), SPEC)
+            assert shed.value.retry_after >= 1
+            release.set()
+        assert running.result() == queued.result() == "released"
+    finally:
+        release.set()
+        codec.close()
+    assert codec.admitted == 0
+
+
+async def test_a_crashed_worker_is_replaced_and_its_request_fails_cleanly(
+    process_pool: PoolImageCodec,
+) -> None:
+    before = await process_pool._run(pool_tasks.pid)
+    with pytest.raises(RenderFailed):
+        await process_pool._run(pool_tasks.crash)
+    after = await process_pool._run(pool_tasks.pid)
+    assert after != before
+    assert (await process_pool.inspect(samples.photo_jpeg(64, 48))).width == 64
+
+
+async def test_a_render_past_its_deadline_is_killed_and_frees_its_slot(
+    process_pool: PoolImageCodec,
+) -> None:
+    with deadline_after(0.5), pytest.raises(RenderUnavailable):
+        await process_pool._run(pool_tasks.hang)
+    await idle(process_pool)
+    assert (await process_pool.inspect(samples.photo_jpeg(64, 48))).height == 48
+
+
+async def test_a_cancelled_request_frees_its_slot(process_pool: PoolImageCodec) -> None:
+    task = asyncio.ensure_future(process_pool._run(pool_tasks.hang))
+    await asyncio.sleep(0)  # one scheduling step: the task takes its slot
+    assert process_pool.admitted == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await idle(process_pool)
+    assert (await process_pool.inspect(samples.photo_jpeg(64, 48))).width == 64
