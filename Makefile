@@ -61,6 +61,11 @@ deploy-check: $(VENV_STAMP) ## Dockerfile, workflows and Kubernetes manifests: l
 clean: ## Remove the environment, caches and ./var
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache var dist
 
+.PHONY: bench-observability
+bench-observability: $(VENV_STAMP) ## What logs, metrics and traces cost on GET /v1/users/{id}
+	$(RUN) python bench/observability_edge_cost.py
+	$(RUN) python bench/observability_cost.py --seconds 5 --rounds 5
+
 .PHONY: bench-images
 bench-images: $(VENV_STAMP) ## Thumbnailer: ours vs thumbor vs the in-process ceiling (needs wrk)
 	$(RUN) python bench/images/pool_kinds.py

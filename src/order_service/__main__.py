@@ -30,15 +30,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
-    from order_service.bootstrap import APP_FACTORY, load_key_ring  # noqa: PLC0415 - keep CLI start fast
-    from order_service.platform.logging import configure_logging  # noqa: PLC0415
-    from order_service.platform.server import run_http_server  # noqa: PLC0415
+    from order_service.platform.multiprocess_dir import multiprocess_metrics_dir  # noqa: PLC0415
 
-    configure_logging(settings.log_level)
-    # Load (or, for the embedded default, create) the keys once here, before workers start,
-    # so that every worker signs with the same key.
-    load_key_ring(settings)
-    run_http_server(settings, app_factory=APP_FACTORY)
+    # Before anything imports prometheus_client, which picks its storage at import time;
+    # the workers inherit the variable and sum each other's values (docs/adr/0010).
+    with multiprocess_metrics_dir():
+        from order_service.bootstrap import APP_FACTORY, load_key_ring  # noqa: PLC0415 - keep CLI start fast
+        from order_service.platform.logging import configure_logging  # noqa: PLC0415
+        from order_service.platform.server import run_http_server  # noqa: PLC0415
+
+        configure_logging(settings.log_level)
+        # Load (or, for the embedded default, create) the keys once here, before workers
+        # start, so that every worker signs with the same key.
+        load_key_ring(settings)
+        run_http_server(settings, app_factory=APP_FACTORY)
     return 0
 
 

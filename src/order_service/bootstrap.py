@@ -4,7 +4,7 @@ Read top to bottom, `wire()` is the whole dependency graph; its exit stack close
 in reverse order on shutdown.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,8 @@ from order_service.adapters.crypto.jwt_tokens import JwtTokens, KeyRing
 from order_service.adapters.http.app import HttpApp, HttpLimits, ReadinessCheck, Route, Wiring
 from order_service.adapters.http.auth_api import auth_routes
 from order_service.adapters.http.images_api import image_routes
+from order_service.adapters.http.observability import EdgeTelemetry
+from order_service.adapters.http.observability_routes import metrics_routes
 from order_service.adapters.http.probes import probe_routes
 from order_service.adapters.http.products_api import product_routes
 from order_service.adapters.http.search_api import search_routes
@@ -43,7 +45,7 @@ from order_service.adapters.telemetry.search_telemetry import (
     search_metrics,
 )
 from order_service.application.accounts import Accounts
-from order_service.application.images import BlobStore, ByteBudgetCache, Images
+from order_service.application.images import BlobStore, ByteBudgetCache, ImageRepository, Images
 from order_service.application.ports import FailureThrottle, UserRepository
 from order_service.application.products import Catalogue, ProductRepository
 from order_service.application.search import SearchEverywhere, SearchIndex, SearchIndexer
@@ -51,6 +53,8 @@ from order_service.domain.images import ThumbnailLimits
 from order_service.domain.search import IndexName
 from order_service.platform.config import Settings, load_settings
 from order_service.platform.logging import configure_logging
+from order_service.platform.metrics import Metrics, PoolStats
+from order_service.platform.tracing import SpanKind, Tracer, trace_methods, tracing
 
 APP_FACTORY = "order_service.bootstrap:create_app"
 
@@ -74,10 +78,20 @@ def build_http_app(settings: Settings) -> HttpApp:
         max_timeout=settings.max_request_timeout_seconds,
     )
 
-    def probes(app: HttpApp, wiring: Wiring) -> list[Route]:
-        return probe_routes(app, wiring.readiness, title="order-service", version=__version__)
+    metrics = Metrics(version=__version__) if settings.metrics_enabled else None
+    telemetry = EdgeTelemetry(
+        metrics=metrics,
+        log_sample_rate=settings.log_sample_rate,
+        slow_request_seconds=settings.slow_request_seconds,
+    )
 
-    return HttpApp(wire=lambda: wire(settings), limits=limits, extra_routes=probes)
+    def probes(app: HttpApp, wiring: Wiring) -> list[Route]:
+        routes = probe_routes(app, wiring.readiness, title="order-service", version=__version__)
+        return routes if metrics is None else [*routes, *metrics_routes(metrics)]
+
+    return HttpApp(
+        wire=lambda: wire(settings), limits=limits, extra_routes=probes, telemetry=telemetry
+    )
 
 
 def load_key_ring(settings: Settings) -> KeyRing:
@@ -93,9 +107,12 @@ def load_key_ring(settings: Settings) -> KeyRing:
 @asynccontextmanager
 async def wire(settings: Settings) -> AsyncIterator[Wiring]:
     async with AsyncExitStack() as stack:
+        # First in, last out: spans of the shutdown itself are still exported.
+        traces = stack.enter_context(tracing(service_version=__version__))
+        tracer = traces.tracer if traces is not None else None
         readiness: list[ReadinessCheck] = []
         database = await _open_database(settings, stack, readiness)
-        users = _user_repository(database, settings)
+        users = _user_repository(database, settings, tracer)
         products, indexer, indices = _search_store(database, settings)
         throttle = await _open_failure_throttle(settings, stack, readiness)
         hasher = Argon2PasswordHasher(
@@ -124,13 +141,23 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             max_failures_per_client=settings.login_max_failures_per_client,
             indexer=indexer,
         )
-        catalogue = Catalogue(products=products, indexer=indexer, clock=utc_now)
+        # One image repository for both, so a product can name a photo uploaded a moment ago.
+        blobs = _open_blob_store(settings)
+        image_repository = BlobImageRepository(blobs)
+        catalogue = Catalogue(
+            products=products, images=image_repository, indexer=indexer, clock=utc_now
+        )
         search = SearchEverywhere(
             indices=indices,
             index_timeout=settings.search_index_timeout_seconds,
             observer=PrometheusSearchTelemetry(search_metrics()),
         )
-        images = _build_images(settings, stack)
+        images = _build_images(settings, stack, blobs, image_repository)
+        if tracer is not None:
+            trace_methods(accounts, tracer, "Accounts")
+            trace_methods(catalogue, tracer, "Catalogue")
+            trace_methods(search, tracer, "SearchEverywhere")
+            trace_methods(images, tracer, "Images")
         yield Wiring(
             routes=[
                 *auth_routes(accounts, keys),
@@ -141,6 +168,8 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             verifier=tokens,
             readiness=readiness,
             accounts=accounts,
+            tracing=traces,
+            db_pools=_pool_stats(database),
         )
 
 
@@ -168,9 +197,30 @@ async def _open_database(
     return pool
 
 
-def _user_repository(database: Database, settings: Settings) -> UserRepository:
+def _pool_stats(database: Database) -> dict[str, Callable[[], PoolStats]]:
+    """The `db_pool_*` gauges' samplers, by pool name."""
     if isinstance(database, aiosqlite.Connection):
-        return SqliteUserRepository(database)
+        return {"sqlite": lambda: PoolStats(size=1, in_use=0, max_size=1)}
+    return {
+        "postgres": lambda: PoolStats(
+            size=database.get_size(),
+            in_use=database.get_size() - database.get_idle_size(),
+            max_size=database.get_max_size(),
+        )
+    }
+
+
+def _user_repository(
+    database: Database, settings: Settings, tracer: Tracer | None
+) -> UserRepository:
+    if isinstance(database, aiosqlite.Connection):
+        users = SqliteUserRepository(database)
+        if tracer is not None:
+            # No maintained instrumentation for aiosqlite: one CLIENT span per repository call.
+            attributes = {"db.system": "sqlite"}
+            trace_methods(users, tracer, "sqlite", kind=SpanKind.CLIENT, attributes=attributes)
+        return users
+    # asyncpg's own instrumentation (platform/tracing.py) gives every query its span.
     return PostgresUserRepository(database, timeout=settings.db_timeout_seconds)
 
 
@@ -237,7 +287,9 @@ def _open_blob_store(settings: Settings) -> BlobStore:
     return TracedBlobStore(store, store="s3")
 
 
-def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
+def _build_images(
+    settings: Settings, stack: AsyncExitStack, blobs: BlobStore, repository: ImageRepository
+) -> Images:
     metrics = default_image_metrics()
     codec = PoolImageCodec(
         kind=settings.images_render_pool,
@@ -248,7 +300,6 @@ def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
         gauges=metrics,
     )
     stack.callback(codec.close)
-    blobs = _open_blob_store(settings)
     allowed = frozenset(
         (int(w), int(h))
         for w, _, h in (size.partition("x") for size in settings.images_allowed_sizes.split(","))
@@ -256,7 +307,7 @@ def _build_images(settings: Settings, stack: AsyncExitStack) -> Images:
     )
     return Images(
         blobs=blobs,
-        repository=BlobImageRepository(blobs),
+        repository=repository,
         codec=codec,
         cache=ByteBudgetCache(settings.images_cache_bytes),
         limits=ThumbnailLimits(

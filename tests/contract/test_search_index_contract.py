@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from order_service.domain.products import ProductAlreadyExists, new_product
+from order_service.domain.products import Product, ProductAlreadyExists, new_product
 from order_service.domain.search import (
     IndexName,
     SearchDocument,
@@ -172,6 +172,51 @@ async def test_a_second_product_with_the_same_sku_is_a_conflict(backend: SearchB
     await backend.products.add(product)
     with pytest.raises(ProductAlreadyExists):
         await backend.products.add(product)
+
+
+PHOTO = "ab" * 32
+
+
+def mug(image_id: str | None = None) -> Product:
+    return new_product(
+        sku="MUG-1",
+        name="Mug",
+        description="blue",
+        price_cents=900,
+        currency="EUR",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        image_id=image_id,
+    )
+
+
+async def test_a_product_added_with_an_image_reads_it_back(backend: SearchBackend) -> None:
+    product = mug(PHOTO)
+    await backend.products.add(product)
+    assert await backend.products.get("MUG-1") == product
+    stored = await backend.products.get("MUG-1")
+    assert stored is not None
+    assert stored.image_id == PHOTO
+
+
+async def test_an_image_is_linked_and_unlinked_later(backend: SearchBackend) -> None:
+    product = mug()
+    await backend.products.add(product)
+
+    linked = await backend.products.set_image("MUG-1", PHOTO)
+
+    assert linked == product.with_image(PHOTO)
+    assert linked is not None
+    assert linked.created_at == product.created_at
+    assert await backend.products.get("MUG-1") == linked
+    assert await backend.products.set_image("MUG-1", None) == product
+    assert await backend.products.get("MUG-1") == product
+
+
+async def test_linking_an_image_to_an_unknown_product_changes_nothing(
+    backend: SearchBackend,
+) -> None:
+    assert await backend.products.set_image("MUG-404", PHOTO) is None
+    assert await backend.products.get("MUG-404") is None
 
 
 @pytest.mark.postgres

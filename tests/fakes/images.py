@@ -5,6 +5,7 @@ import asyncio
 from order_service.application.images import DecodedImage
 from order_service.domain.images import (
     ImageFormat,
+    ImageInfo,
     RenderUnavailable,
     ThumbnailSpec,
     UnsupportedImage,
@@ -28,6 +29,21 @@ class InMemoryBlobStore:
 
     async def delete(self, key: str) -> None:
         self.blobs.pop(key, None)
+
+
+class InMemoryImageRepository:
+    """Image metadata by id; `asked` records every id looked up, to show what reached the store."""
+
+    def __init__(self, *known: ImageInfo) -> None:
+        self.images = {info.id: info for info in known}
+        self.asked: list[str] = []
+
+    async def get(self, image_id: str) -> ImageInfo | None:
+        self.asked.append(image_id)
+        return self.images.get(image_id)
+
+    async def add(self, info: ImageInfo) -> None:
+        self.images[info.id] = info
 
 
 class FakeImageCodec:

@@ -128,3 +128,10 @@ class InMemoryProductRepository:
         if product.sku in self.products:
             raise ProductAlreadyExists
         self.products[product.sku] = product
+
+    async def set_image(self, sku: str, image_id: str | None) -> Product | None:
+        product = self.products.get(sku)
+        if product is None:
+            return None
+        self.products[sku] = product.with_image(image_id)
+        return self.products[sku]

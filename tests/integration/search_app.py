@@ -24,6 +24,7 @@ from order_service.domain.errors import Unauthenticated
 from order_service.domain.search import IndexName
 from order_service.domain.users import Role
 from tests.asgi import Answer, body_then_disconnect_when, call
+from tests.fakes.images import InMemoryImageRepository
 from tests.fakes.search import InMemoryProductRepository
 from tests.fakes.users import FakeClock, FakePasswordHasher, InMemoryUserRepository
 
@@ -60,6 +61,7 @@ def search_app(
     )
     catalogue = Catalogue(
         products=InMemoryProductRepository(),
+        images=InMemoryImageRepository(),
         indexer=indexer,
         clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
     )

@@ -13,6 +13,7 @@ from order_service.domain.errors import Forbidden, InvalidInput
 from order_service.domain.products import ProductNotFound
 from order_service.domain.search import IndexName, SearchDocument
 from order_service.domain.users import Role
+from tests.fakes.images import InMemoryImageRepository
 from tests.fakes.search import InMemoryProductRepository, InMemorySearchStore
 from tests.fakes.users import FakeClock, FakePasswordHasher, InMemoryUserRepository
 
@@ -57,7 +58,10 @@ def accounts_with(
 def catalogue_with(indexer: Indexer) -> tuple[Catalogue, InMemoryProductRepository]:
     products = InMemoryProductRepository()
     clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
-    return Catalogue(products=products, indexer=indexer, clock=clock), products
+    catalogue = Catalogue(
+        products=products, images=InMemoryImageRepository(), indexer=indexer, clock=clock
+    )
+    return catalogue, products
 
 
 async def test_a_registered_user_is_indexed_by_name_and_email() -> None:

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from order_service.domain.products import Product
 
-PRODUCT_COLUMNS = "sku, name, description, price_cents, currency, created_at"
+PRODUCT_COLUMNS = "sku, name, description, price_cents, currency, created_at, image_id"
 
 
 def product_from_row(  # noqa: PLR0917 - the columns of a row, in order
@@ -14,6 +14,7 @@ def product_from_row(  # noqa: PLR0917 - the columns of a row, in order
     price_cents: int,
     currency: str,
     created_at: datetime | str,
+    image_id: str | None,
 ) -> Product:
     return Product(
         sku=sku,
@@ -24,4 +25,5 @@ def product_from_row(  # noqa: PLR0917 - the columns of a row, in order
         created_at=created_at
         if isinstance(created_at, datetime)
         else datetime.fromisoformat(created_at),
+        image_id=image_id,
     )

@@ -1,7 +1,7 @@
 """The product catalogue: SKUs, names, descriptions and prices."""
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from order_service.domain.errors import Conflict, InvalidInput, NotFound
@@ -47,6 +47,10 @@ class Product:
     price_cents: int
     currency: str
     created_at: datetime = field(compare=False)
+    image_id: str | None = None
+
+    def with_image(self, image_id: str | None) -> "Product":
+        return replace(self, image_id=image_id)
 
     def search_document(self) -> SearchDocument:
         return SearchDocument(
@@ -58,7 +62,14 @@ class Product:
 
 
 def new_product(
-    *, sku: str, name: str, description: str, price_cents: int, currency: str, now: datetime
+    *,
+    sku: str,
+    name: str,
+    description: str,
+    price_cents: int,
+    currency: str,
+    now: datetime,
+    image_id: str | None = None,
 ) -> Product:
     """A product whose fields obey the catalogue's rules, or InvalidInput naming the field."""
     clean_name = name.strip()
@@ -81,4 +92,5 @@ def new_product(
         price_cents=price_cents,
         currency=code,
         created_at=now,
+        image_id=image_id,
     )

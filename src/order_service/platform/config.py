@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Observability (traces are configured by the standard OTEL_* variables)
+    log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    slow_request_seconds: Seconds = 1.0
+    metrics_enabled: bool = True
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'order-service.db'}"

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 import msgspec
 
+from order_service.adapters.http.observability import EdgeTelemetry
 from order_service.adapters.http.problems import (
     PROBLEM_CONTENT_TYPE,
     HttpProblem,
@@ -28,6 +29,8 @@ from order_service.application.ports import Principal, TokenVerifier
 from order_service.domain.errors import DomainError
 from order_service.platform.deadlines import DeadlineWatchdog
 from order_service.platform.lifecycle import on_termination
+from order_service.platform.metrics import PoolSampler
+from order_service.platform.tracing import Tracing
 
 _log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class Request:
 
     __slots__ = (
         "body",
+        "body_size",
         "client",
         "headers",
         "method",
@@ -68,6 +72,7 @@ class Request:
         self.payload: Any = None
         self.body = b""  # the raw body of a POST, PUT or PATCH
         self.principal: Principal | None = None
+        self.body_size = 0
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of a header; `name` is lower-case."""
@@ -209,6 +214,8 @@ class Wiring:
     accounts: Accounts
     # Long-running jobs of this process (e.g. an in-process dispatcher), owned by the lifespan.
     background: Sequence[Callable[[], Coroutine[object, object, None]]] = ()
+    tracing: Tracing | None = None  # None when tracing is off
+    db_pools: Mapping[str, PoolSampler] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +235,10 @@ class HttpApp:
         wire: Callable[[], AbstractAsyncContextManager[Wiring]],
         limits: HttpLimits,
         extra_routes: Callable[["HttpApp", Wiring], Sequence[Route]] = lambda _app, _w: (),
+        telemetry: EdgeTelemetry | None = None,
     ) -> None:
         self._wire = wire
+        self.telemetry = telemetry or EdgeTelemetry(metrics=None, log_sample_rate=0.0)
         self._limits = limits
         self._extra_routes = extra_routes
         self._router = Router(())
@@ -261,6 +270,13 @@ class HttpApp:
                 routes = [*wiring.routes, *self._extra_routes(self, wiring)]
                 self._router = Router(routes)
                 self._verifier = wiring.verifier
+                self.telemetry.tracing = wiring.tracing
+                if self.telemetry.metrics is not None:
+                    await stack.enter_async_context(
+                        self.telemetry.metrics.running(
+                            pools=dict(wiring.db_pools), in_flight=lambda: self._in_flight
+                        )
+                    )
             except Exception as error:  # noqa: BLE001 - reported to the server, which exits
                 _log.exception("start-up failed")
                 await send({"type": "lifespan.startup.failed", "message": str(error)})
@@ -282,46 +298,79 @@ class HttpApp:
         await send({"type": "lifespan.shutdown.complete"})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
+        # Observability wraps every request here, once: routes never instrument themselves.
+        route: Route | None = None
+        request: Request | None = None
         try:
-            route, params = self._router.match(scope["method"], path)
+            route, params = self._router.match(scope["method"], scope["path"])
         except HttpProblem as problem:
-            await _send_problem(send, problem, path)
-            return
+            unrouted: HttpProblem | None = problem
+        else:
+            unrouted = None
+        handler = route.path if route is not None else None
+        probe = route is not None and route.probe
+        observation = self.telemetry.begin(scope, handler, traced=not probe)
+        status = 500
+        bytes_out = 0
+        try:
+            if route is None:
+                assert unrouted is not None  # noqa: S101 - match() either routes or raises
+                response = _problem_response(unrouted, scope["path"])
+            else:
+                request = Request(scope, params)
+                try:
+                    response = await self._respond(route, request, receive)
+                except ClientDisconnected:
+                    # Nobody to answer; counted and logged as nginx's 499 "client closed request".
+                    status = 499
+                    _log.info("client disconnected; request cancelled", extra={"route": route.path})
+                    return
+            status = response.status
+            bytes_out = len(response.body)
+            response.headers.append((b"x-request-id", observation.request_id.encode()))
+            await _send(send, response, head=scope["method"] == "HEAD")
+        finally:
+            self.telemetry.end(
+                observation,
+                method=scope["method"],
+                handler=handler,
+                status=status,
+                bytes_in=request.body_size if request is not None else 0,
+                bytes_out=bytes_out,
+                client=request.client if request is not None else _client(scope),
+                probe=probe,
+            )
+
+    async def _respond(self, route: Route, request: Request, receive: Receive) -> Response:
         if not route.probe and self._in_flight >= self._limits.max_concurrent_requests:
-            await _send_problem(
-                send,
+            return _problem_response(
                 HttpProblem(
                     503,
                     "overloaded",
                     "the service is at capacity",
                     headers=[(b"retry-after", b"1")],
                 ),
-                path,
+                request.path,
             )
-            return
         self._in_flight += 1
         try:
-            response = await self._dispatch(route, Request(scope, params), receive)
+            return await self._dispatch(route, request, receive)
         except HttpProblem as problem:
-            await _send_problem(send, problem, path)
-            return
-        except ClientDisconnected:
-            _log.info("client disconnected; request cancelled", extra={"route": route.path})
-            return
+            return _problem_response(problem, request.path)
         finally:
             self._in_flight -= 1
-        await _send(send, response, head=scope["method"] == "HEAD")
 
     async def _dispatch(self, route: Route, request: Request, receive: Receive) -> Response:
         budget = self._budget(request, route)
+        # Authenticate before reading the body, so an anonymous client cannot make us take in
+        # a large upload only to be told 401.
+        if route.authenticated:
+            request.principal = self._authenticate(request)
         if route.body is not None or request.method in _BODY_METHODS:
             raw = await self._read_body(request, receive, route.max_body_bytes)
             request.body = raw
             if route.body is not None:
                 request.payload = _decode(request, raw, route.body)
-        if route.authenticated:
-            request.principal = self._authenticate(request)
         task: asyncio.Task[object] | None = asyncio.current_task()
         assert task is not None  # noqa: S101 - ASGI servers run each request in a task
         at = time.monotonic() + budget
@@ -376,6 +425,7 @@ class HttpApp:
                 raise HttpProblem(400, "client-disconnected", "the client went away")
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
+            request.body_size = size
             if size > limit:
                 raise HttpProblem(413, "body-too-large", f"the body must be at most {limit} bytes")
             chunks.append(chunk)
@@ -458,6 +508,11 @@ async def _send(send: Send, response: Response, *, head: bool = False) -> None:
     await send({"type": "http.response.body", "body": b"" if head else response.body})
 
 
-async def _send_problem(send: Send, problem: HttpProblem, path: str) -> None:
+def _problem_response(problem: HttpProblem, path: str) -> Response:
     body = _encode(problem.body(path))
-    await _send(send, Response(problem.status, body, problem.headers, PROBLEM_CONTENT_TYPE))
+    return Response(problem.status, body, problem.headers, PROBLEM_CONTENT_TYPE)
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"

@@ -47,17 +47,24 @@ class ImageOut(msgspec.Struct):
 
     @classmethod
     def of(cls, info: ImageInfo) -> "ImageOut":
-        base = f"/v1/images/{info.id}"
+        base = original_url(info.id)
         return cls(
             id=info.id,
             width=info.width,
             height=info.height,
             format=info.format.value,
             bytes=info.bytes,
-            links=ImageLinks(
-                self=base, original=base, thumbnail=f"{base}/thumbnail?w=256&h=256&fit=contain"
-            ),
+            links=ImageLinks(self=base, original=base, thumbnail=default_thumbnail_url(info.id)),
         )
+
+
+def original_url(image_id: str) -> str:
+    return f"/v1/images/{image_id}"
+
+
+def default_thumbnail_url(image_id: str) -> str:
+    """The thumbnail every listing links to, so clients share one cached variant."""
+    return f"{original_url(image_id)}/thumbnail?w=256&h=256&fit=contain"
 
 
 def _image_id(request: Request) -> str:

@@ -1,0 +1,198 @@
+"""Logs, metrics and traces for every HTTP request, applied once at the edge (`HttpApp._http`).
+
+Per request: a request id (taken from a sane `X-Request-ID` or generated, echoed back), a
+server span when tracing is on (W3C `traceparent` in; probes are not traced), the request
+counter and latency histogram labelled by route template (unknown paths share one label), and
+one access-log line, sampled for fast successes and always written for errors and slow requests.
+"""
+
+import itertools
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterable
+from contextvars import Token
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+)
+
+from order_service.platform.logging import ACCESS_LOGGER
+from order_service.platform.logging import request_id as request_id_var
+from order_service.platform.metrics import Metrics
+from order_service.platform.tracing import Tracing
+
+UNMATCHED = "unmatched"  # the `handler` label and span name of every path no route knows
+_access = logging.getLogger(ACCESS_LOGGER)
+_SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:/+=@-]{1,128}$")
+_Headers = list[tuple[bytes, bytes]]
+
+
+class _AsgiHeaders(Getter[_Headers]):
+    """Reads W3C trace context out of ASGI's list of (lower-case name, value) byte pairs."""
+
+    def get(self, carrier: _Headers, key: str) -> list[str] | None:
+        wanted = key.lower().encode()
+        found = [value.decode("latin-1") for name, value in carrier if name == wanted]
+        return found or None
+
+    def keys(self, carrier: _Headers) -> list[str]:
+        return [name.decode("latin-1") for name, _ in carrier]
+
+
+_GETTER = _AsgiHeaders()
+_random_bits = random.getrandbits
+
+
+class RequestIds:
+    """Unique ids without a random draw per request: a random process prefix and a counter."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(6).hex()
+        self._counter = itertools.count(1)
+
+    def take(self, headers: Iterable[tuple[bytes, bytes]]) -> str:
+        for name, value in headers:
+            # An id from the client is echoed only if it cannot forge log lines or headers.
+            if name == b"x-request-id" and _SANE_REQUEST_ID.match(value):
+                return value.decode("ascii")
+        return f"{self._prefix}-{next(self._counter):x}"
+
+
+class Observation:
+    """One request in progress, from arrival to the last byte."""
+
+    __slots__ = ("context_token", "request_id", "span", "started", "trace_token")
+
+    def __init__(self, request_id: str, started: float) -> None:
+        self.request_id = request_id
+        self.started = started
+        self.context_token = request_id_var.set(request_id)
+        self.span: Span | None = None
+        self.trace_token: Token[Context] | None = None
+
+
+class EdgeTelemetry:
+    """What `HttpApp` calls at the start and end of each request; cheap when things are off."""
+
+    def __init__(
+        self,
+        *,
+        metrics: Metrics | None,
+        log_sample_rate: float = 1.0,
+        slow_request_seconds: float = 1.0,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        self.metrics = metrics
+        self.tracing: Tracing | None = None  # set at start-up when OTEL_* asks for traces
+        self._sample_rate = log_sample_rate
+        self._slow = slow_request_seconds
+        self._ids = RequestIds()
+        # Sampling draws (logs, trace roots): statistical, not security-relevant.
+        self._random = draw
+
+    def begin(self, scope: dict[str, Any], handler: str | None, *, traced: bool) -> Observation:
+        headers: _Headers = scope["headers"]
+        observation = Observation(self._ids.take(headers), time.perf_counter())
+        if self.tracing is not None and traced:
+            observation.span = self._start_span(self.tracing, scope, headers, handler)
+            observation.trace_token = otel_context.attach(
+                trace.set_span_in_context(observation.span)
+            )
+        return observation
+
+    def _start_span(
+        self, tracing: Tracing, scope: dict[str, Any], headers: _Headers, handler: str | None
+    ) -> Span:
+        rate = tracing.root_rate
+        if rate is not None and not any(name == b"traceparent" for name, _ in headers):
+            # A new root under a ratio sampler: draw it here. Dropped ones (most) get a
+            # non-recording span, so children and logs still see one trace id, at a fraction
+            # of the SDK's cost; drawn ones go to the SDK, which must keep them.
+            if self._random() >= rate:
+                return NonRecordingSpan(
+                    SpanContext(_random_bits(128) or 1, _random_bits(64) or 1, is_remote=False)
+                )
+            with tracing.sampled_root():
+                return self._sdk_span(tracing.tracer, scope, Context(), handler)
+        parent: Context = propagate.extract(headers, getter=_GETTER)
+        return self._sdk_span(tracing.tracer, scope, parent, handler)
+
+    def _sdk_span(
+        self, tracer: Tracer, scope: dict[str, Any], parent: Context, handler: str | None
+    ) -> Span:
+        method = str(scope["method"])
+        attributes: dict[str, str] = {
+            "http.request.method": method,
+            "url.path": str(scope["path"]),
+            "url.scheme": str(scope.get("scheme", "http")),
+        }
+        if handler is not None:
+            attributes["http.route"] = handler
+        client = scope.get("client")
+        if isinstance(client, tuple | list) and client:
+            attributes["client.address"] = str(client[0])
+        name = f"{method} {handler or UNMATCHED}"
+        return tracer.start_span(name, parent, SpanKind.SERVER, attributes)
+
+    def end(
+        self,
+        observation: Observation,
+        *,
+        method: str,
+        handler: str | None,
+        status: int,
+        bytes_in: int,
+        bytes_out: int,
+        client: str,
+        probe: bool,
+    ) -> None:
+        elapsed = time.perf_counter() - observation.started
+        label = handler or UNMATCHED
+        span = observation.span
+        trace_id: str | None = None
+        if span is not None:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            context = span.get_span_context()
+            if context.trace_flags.sampled:
+                trace_id = format(context.trace_id, "032x")
+        if self.metrics is not None:
+            self.metrics.observe_request(method, label, status, elapsed, trace_id)
+        if (
+            status >= 400
+            or elapsed >= self._slow
+            or (not probe and self._random() < self._sample_rate)
+        ):
+            _access.log(
+                logging.WARNING if status >= 500 else logging.INFO,
+                "http request",
+                extra={
+                    "method": method,
+                    "route": label,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "bytes_in": bytes_in,
+                    "bytes_out": bytes_out,
+                    "client": client,
+                },
+            )
+        if span is not None:
+            span.end()
+            if observation.trace_token is not None:
+                otel_context.detach(observation.trace_token)
+        request_id_var.reset(observation.context_token)

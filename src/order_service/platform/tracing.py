@@ -1,0 +1,219 @@
+"""OpenTelemetry traces, configured by the standard OTEL_* variables only.
+
+Off (no provider, no exporter thread, nothing on the hot path) unless
+OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set. When on, each worker
+builds its own provider with a batch processor after it starts (so no exporter thread crosses
+a process boundary) and flushes it on shutdown. The sampler comes from OTEL_TRACES_SAMPLER /
+OTEL_TRACES_SAMPLER_ARG (the SDK reads them), `service.name` from OTEL_SERVICE_NAME (default
+`order-service`) and further resource attributes from OTEL_RESOURCE_ATTRIBUTES.
+
+The edge, the use-case wrappers and the driver instrumentations get the provider explicitly;
+it is also set as the process-wide provider (once per process) for code that asks the
+OpenTelemetry API for a tracer, as the search and image adapters do.
+"""
+
+import functools
+import inspect
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+DEFAULT_SERVICE_NAME = "order-service"
+_RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
+# Set by the HTTP edge around the one start_span call whose root it has already sampled in.
+_sampled_by_edge: ContextVar[bool] = ContextVar("sampled_by_edge", default=False)
+_global_provider_set: list[bool] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Tracing:
+    """What a worker traces with. With `root_rate` set, the edge samples new roots itself."""
+
+    tracer: Tracer
+    root_rate: float | None = None
+
+    @contextmanager
+    def sampled_root(self) -> Iterator[None]:
+        """Spans started inside are sampled: the edge has drawn this root into the sample."""
+        token = _sampled_by_edge.set(True)
+        try:
+            yield
+        finally:
+            _sampled_by_edge.reset(token)
+
+
+_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    return any(env.get(name) for name in _ENDPOINT_VARIABLES)
+
+
+def root_sampling_rate(environ: Mapping[str, str] | None = None) -> float | None:
+    """The ratio of a ratio sampler from OTEL_TRACES_SAMPLER(_ARG), else None."""
+    env = os.environ if environ is None else environ
+    if env.get("OTEL_TRACES_SAMPLER", "").strip().lower() not in _RATIO_SAMPLERS:
+        return None
+    try:
+        rate = float(env.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
+    except ValueError:
+        return None  # the SDK warns and falls back to its default; so do we
+    return rate if 0.0 <= rate <= 1.0 else None
+
+
+@contextmanager
+def tracing(*, service_version: str) -> Iterator[Tracing | None]:
+    """A tracer exporting OTLP/HTTP for the life of the block, or None when tracing is off."""
+    if not tracing_enabled():
+        yield None
+        return
+    # Imported here: with tracing off the SDK and exporter are never loaded.
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+        OTLPSpanExporter,
+    )
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.sampling import Decision as SamplingDecision  # noqa: PLC0415
+    from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
+        ParentBased,
+        Sampler,
+        SamplingResult,
+        TraceIdRatioBased,
+    )
+    from opentelemetry.util.types import Attributes  # noqa: PLC0415
+
+    class EdgeFirstSampler(Sampler):
+        """The configured ratio sampler, except for roots the HTTP edge has already sampled in.
+
+        Under a ratio sampler most requests are dropped; for those the edge skips the SDK and
+        carries a non-recording span instead (a fraction of the cost), and it hands the SDK
+        only the roots it drew, which must then be kept, or the ratio would apply twice.
+        """
+
+        def __init__(self, delegate: Sampler) -> None:
+            self._delegate = delegate
+
+        def should_sample(  # noqa: PLR0917 - the SDK's signature
+            self,
+            parent_context: Any,  # noqa: ANN401 - the SDK's signature
+            trace_id: int,
+            name: str,
+            kind: SpanKind | None = None,
+            attributes: Attributes = None,
+            links: Sequence[Any] | None = None,
+            trace_state: Any = None,  # noqa: ANN401 - the SDK's signature
+        ) -> SamplingResult:
+            if _sampled_by_edge.get():
+                return SamplingResult(SamplingDecision.RECORD_AND_SAMPLE, attributes, trace_state)
+            return self._delegate.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+
+        def get_description(self) -> str:
+            return f"EdgeFirst{{{self._delegate.get_description()}}}"
+
+    attributes: dict[str, str] = {"service.version": service_version}
+    named_in_resource = "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    if not os.environ.get("OTEL_SERVICE_NAME") and not named_in_resource:
+        attributes["service.name"] = DEFAULT_SERVICE_NAME
+    rate = root_sampling_rate()
+    sampler: Sampler | None = None
+    if rate is not None:
+        ratio = TraceIdRatioBased(rate)
+        parent_based = os.environ["OTEL_TRACES_SAMPLER"].strip().lower().startswith("parent")
+        sampler = EdgeFirstSampler(ParentBased(ratio) if parent_based else ratio)
+    provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    # Also the process-wide provider, for code that asks the OpenTelemetry API for a tracer
+    # (search's per-index spans); the API accepts the first one set in a process and ignores
+    # the rest, which only happens when tests build several apps in one process.
+    if not _global_provider_set:
+        trace.set_tracer_provider(provider)
+        _global_provider_set.append(True)
+    uninstrument = _instrument_drivers(provider)
+    try:
+        yield Tracing(provider.get_tracer("order_service", service_version), rate)
+    finally:
+        uninstrument()
+        # Exports what is still queued, then stops the exporter thread.
+        provider.shutdown()
+
+
+def _instrument_drivers(provider: Any) -> Callable[[], None]:  # noqa: ANN401 - SDK type
+    """SQL spans for asyncpg and command spans for Redis, from the maintained instrumentations."""
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor  # noqa: PLC0415
+    from opentelemetry.instrumentation.redis import RedisInstrumentor  # noqa: PLC0415
+
+    instrumentors: list[Any] = [
+        AsyncPGInstrumentor(),  # type: ignore[no-untyped-call]
+        RedisInstrumentor(),
+    ]
+    for instrumentor in instrumentors:
+        instrumentor.instrument(tracer_provider=provider)
+
+    def uninstrument() -> None:
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+
+    return uninstrument
+
+
+def trace_methods(
+    target: object,
+    tracer: Tracer,
+    prefix: str,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Mapping[str, str] | None = None,
+) -> None:
+    """Wrap every public coroutine method of `target` in a span named `prefix.method`.
+
+    How use cases and embedded stores get spans without importing OpenTelemetry themselves
+    (docs/adr/0011-observability-stack.md): the composition root calls this on the instance,
+    whose own attributes then shadow the class's methods. Call it only when tracing is on;
+    otherwise the instance is left untouched and costs nothing.
+    """
+    fixed = dict(attributes or {})
+    for name, method in inspect.getmembers(target, inspect.iscoroutinefunction):
+        if not name.startswith("_"):
+            setattr(target, name, _spanned(method, tracer, f"{prefix}.{name}", kind, fixed))
+
+
+def _spanned(
+    method: Callable[..., Awaitable[Any]],
+    tracer: Tracer,
+    name: str,
+    kind: SpanKind,
+    attributes: dict[str, str],
+) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - any method
+        parent = trace.get_current_span().get_span_context()
+        if parent.is_valid and not parent.trace_flags.sampled:
+            # Inside a trace the sampler dropped: a child would be dropped too, so skip its
+            # cost (most of a span's price is paid even when it is not recorded).
+            return await method(*args, **kwargs)
+        with tracer.start_as_current_span(
+            name, kind=kind, attributes=attributes, record_exception=False
+        ) as span:
+            try:
+                return await method(*args, **kwargs)
+            except Exception as error:
+                # Domain outcomes (not found, conflict) are errors of the call, recorded by type.
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                raise
+
+    return wrapper
+
+
+__all__ = ["SpanKind", "Tracer", "Tracing", "trace", "trace_methods", "tracing", "tracing_enabled"]

@@ -1,0 +1,86 @@
+"""Under a ratio sampler the edge draws new roots itself; the SDK keeps exactly those it drew."""
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+
+from order_service.adapters.http.observability import EdgeTelemetry
+from order_service.platform.tracing import root_sampling_rate, tracing
+from tests.otlp_receiver import Receiver, otlp_receiver
+
+REQUESTS = 2000
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    with otlp_receiver() as running:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", running.endpoint)
+        monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", str(REQUESTS * 2))
+        yield running
+
+
+def serve(edge: EdgeTelemetry, headers: list[tuple[bytes, bytes]]) -> tuple[int, bool]:
+    """One request through the edge: the trace id its logs would carry, and whether sampled."""
+    scope = {"method": "GET", "path": "/v1/users/1", "headers": headers, "client": ("c", 1)}
+    observation = edge.begin(scope, "/v1/users/{id}", traced=True)
+    current = trace.get_current_span().get_span_context()
+    edge.end(
+        observation,
+        method="GET",
+        handler="/v1/users/{id}",
+        status=200,
+        bytes_in=0,
+        bytes_out=0,
+        client="c",
+        probe=False,
+    )
+    return current.trace_id, current.trace_flags.sampled
+
+
+@pytest.mark.parametrize("sampler", ["traceidratio", "parentbased_traceidratio"])
+def test_the_configured_ratio_of_new_roots_is_exported_and_no_more(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, sampler: str
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
+    seeded = random.Random(7)  # noqa: S311 - a seeded draw makes the count reproducible
+    edge = EdgeTelemetry(metrics=None, log_sample_rate=0.0, draw=seeded.random)
+    with tracing(service_version="test") as traces:
+        assert traces is not None
+        assert traces.root_rate == 0.25
+        edge.tracing = traces
+        served = [serve(edge, []) for _ in range(REQUESTS)]
+    sampled = [trace_id for trace_id, was_sampled in served if was_sampled]
+    assert len({trace_id for trace_id, _ in served}) == REQUESTS  # every request has its own
+    assert 0.2 * REQUESTS < len(sampled) < 0.3 * REQUESTS
+    assert sorted(int.from_bytes(s.trace_id) for _, s in receiver.spans) == sorted(sampled)
+
+
+def test_an_incoming_sampled_traceparent_is_followed_whatever_the_ratio(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    edge = EdgeTelemetry(metrics=None, log_sample_rate=0.0)
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"
+    with tracing(service_version="test") as traces:
+        edge.tracing = traces
+        kept = serve(edge, [(b"traceparent", f"{parent}-01".encode())])
+        dropped = serve(edge, [(b"traceparent", f"{parent}-00".encode())])
+        root = serve(edge, [])
+    assert kept == (0x4BF92F3577B34DA6A3CE929D0E0E4736, True)
+    assert dropped == (0x4BF92F3577B34DA6A3CE929D0E0E4736, False)
+    assert root[1] is False
+    assert [span.name for _, span in receiver.spans] == ["GET /v1/users/{id}"]
+
+
+def test_only_ratio_samplers_let_the_edge_draw_roots() -> None:
+    assert root_sampling_rate({"OTEL_TRACES_SAMPLER": "traceidratio"}) == 1.0
+    assert (
+        root_sampling_rate({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "x"})
+        is None
+    )
+    assert root_sampling_rate({"OTEL_TRACES_SAMPLER": "always_on"}) is None
+    assert root_sampling_rate({}) is None
