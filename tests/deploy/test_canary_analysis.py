@@ -210,11 +210,6 @@ def _wait_until_scraped(prometheus: str, pod_hash: str, sent: int) -> None:
     )
 
 
-# FOR THE LEAD: remove this marker when the observability issue (3) lands /metrics on main.
-# Strict, so the run fails (XPASS) the moment /metrics exists and the marker is stale.
-@pytest.mark.xfail(
-    strict=True, reason="needs /metrics (http_requests_total, ...) from the observability issue"
-)
 @pytest.mark.timeout(180)
 def test_analysis_templates_pass_the_stable_and_fail_the_canary(tmp_path: Path) -> None:
     metrics = {
