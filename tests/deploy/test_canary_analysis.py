@@ -10,12 +10,10 @@ Rollouts would: the analysis passes for the stable and fails for the canary.
 
 import asyncio
 import re
-import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +22,8 @@ import pytest
 import yaml
 
 from tests.deploy.k8s import Manifest, render
-from tests.service_process import RunningService, free_port, running_service
+from tests.prometheus_process import running_prometheus
+from tests.service_process import RunningService, running_service
 
 STABLE_HASH = "5d4f7c9b8"
 CANARY_HASH = "7b9c6d5f4"
@@ -92,10 +91,8 @@ def _succeeds(condition: str, result: list[float]) -> bool:
     return result[0] >= threshold if match.group(1) == ">=" else result[0] <= threshold
 
 
-@contextmanager
-def _prometheus(tmp_path: Path, targets: dict[str, str]) -> Iterator[str]:
-    binary = shutil.which("prometheus")
-    assert binary, "the Debian package `prometheus` is missing (.ci/apt-packages.txt)"
+def _prometheus_config(targets: dict[str, str]) -> str:
+    """Scrape each target every second, labelled with its pod-template hash."""
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "900ms"},
         "scrape_configs": [
@@ -109,40 +106,7 @@ def _prometheus(tmp_path: Path, targets: dict[str, str]) -> Iterator[str]:
             }
         ],
     }
-    config_path = tmp_path / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    port = free_port()
-    log_path = tmp_path / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(lambda: _get(f"{url}/-/ready") == 200, 30, log_path.read_text)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _get(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=1.0).status_code
-    except httpx.TransportError:
-        return 0
+    return yaml.safe_dump(config)
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float, explain: Callable[[], str]) -> None:
@@ -220,7 +184,9 @@ def test_analysis_templates_pass_the_stable_and_fail_the_canary(tmp_path: Path) 
         canary = stack.enter_context(running_service(tmp_path / "canary", env=CANARY_ENV))
         services = {STABLE_HASH: stable, CANARY_HASH: canary}
         targets = {h: s.base_url.removeprefix("http://") for h, s in services.items()}
-        prometheus = stack.enter_context(_prometheus(tmp_path, targets))
+        prometheus = stack.enter_context(
+            running_prometheus(tmp_path, _prometheus_config(targets), "--log.level=warn")
+        )
         _wait_for(
             lambda: _query(prometheus, 'sum(up{job="order-service"})') == [2.0],
             30,
