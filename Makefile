@@ -27,15 +27,15 @@ run: $(VENV_STAMP) ## Migrate the embedded SQLite under ./var and serve on 127.0
 
 .PHONY: lint
 lint: $(VENV_STAMP) ## ruff, mypy --strict and the import contracts
-	$(RUN) ruff check src tests
-	$(RUN) ruff format --check src tests
+	$(RUN) ruff check src tests bench
+	$(RUN) ruff format --check src tests bench
 	$(RUN) mypy
 	$(RUN) lint-imports
 
 .PHONY: format
 format: $(VENV_STAMP) ## Apply ruff's fixes and formatting
-	$(RUN) ruff check --fix src tests
-	$(RUN) ruff format src tests
+	$(RUN) ruff check --fix src tests bench
+	$(RUN) ruff format src tests bench
 
 .PHONY: test
 test: lint ## Lint, type-check and run every test
@@ -44,6 +44,14 @@ test: lint ## Lint, type-check and run every test
 .PHONY: test-fast
 test-fast: $(VENV_STAMP) ## Unit and contract tests only
 	$(RUN) pytest tests/unit tests/contract
+
+.PHONY: bench
+bench: $(VENV_STAMP) ## Full benchmark (about 8 min): ceiling, FastAPI peer, order-service -> bench/results/
+	$(RUN) python -m bench
+
+.PHONY: bench-quick
+bench-quick: $(VENV_STAMP) ## The benchmark's quick mode (about 30 s): checks the harness, -> var/bench-quick/
+	$(RUN) python -m bench --quick
 
 .PHONY: lock
 lock: ## Refresh uv.lock after editing pyproject.toml

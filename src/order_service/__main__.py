@@ -1,5 +1,5 @@
-"""The command line: `order-service serve | migrate | create-admin | rotate-key | check-config`,
-and `reindex`."""
+"""The command line: `order-service serve | worker | provider-sim | migrate | create-admin`,
+`rotate-key`, `check-config` and `reindex`."""
 
 import argparse
 import asyncio
@@ -44,6 +44,42 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
         # start, so that every worker signs with the same key.
         load_key_ring(settings)
         run_http_server(settings, app_factory=APP_FACTORY)
+    return 0
+
+
+def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    import uvloop  # noqa: PLC0415
+
+    from order_service.bootstrap import run_dispatch_worker  # noqa: PLC0415
+    from order_service.platform.logging import configure_logging  # noqa: PLC0415
+
+    configure_logging(settings.log_level)
+    try:
+        uvloop.run(run_dispatch_worker(settings))
+    except ValueError as error:  # an inconsistent dispatch policy, found before any claim
+        _fail(str(error))
+        return 2
+    return 0
+
+
+def _provider_sim(_settings: Settings, args: argparse.Namespace) -> int:
+    from order_service.adapters.providers.simulator import (  # noqa: PLC0415
+        SimulatorConfig,
+        run_simulator,
+    )
+
+    low, _, high = args.latency_ms.partition(":")
+    config = SimulatorConfig(
+        rate_per_second=args.rate or None,
+        burst=args.burst,
+        latency_min_ms=float(low),
+        latency_max_ms=float(high or low),
+        error_rate=args.error_rate,
+        timeout_rate=args.timeout_rate,
+        hang_seconds=args.hang_seconds,
+        down=args.down,
+    )
+    run_simulator(config, host=args.host, port=args.port, seed=args.seed)
     return 0
 
 
@@ -127,6 +163,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", dest="http_port", type=int)
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser(
+        "worker", help="run the order dispatcher alone (claims from the shared outbox)"
+    )
+    worker.set_defaults(run=_worker)
+
+    sim = commands.add_parser("provider-sim", help="serve the fulfilment provider simulator")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=9100)
+    sim.add_argument("--rate", type=float, default=50.0, help="requests/s per provider; 0: none")
+    sim.add_argument("--burst", type=int, default=10)
+    sim.add_argument("--latency-ms", default="5:20", help="uniform latency range, MIN:MAX")
+    sim.add_argument("--error-rate", type=float, default=0.0, help="share answered 500")
+    sim.add_argument("--timeout-rate", type=float, default=0.0, help="share applied, then hung")
+    sim.add_argument("--hang-seconds", type=float, default=30.0)
+    sim.add_argument("--down", action="store_true", help="answer every order with 503")
+    sim.add_argument("--seed", type=int)
+    sim.set_defaults(run=_provider_sim)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(run=_migrate)

@@ -4,6 +4,9 @@ Read top to bottom, `wire()` is the whole dependency graph; its exit stack close
 in reverse order on shutdown.
 """
 
+import asyncio
+import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
@@ -11,18 +14,23 @@ from pathlib import Path
 
 import aiosqlite
 import asyncpg
+import httpx
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from order_service import __version__
 from order_service.adapters.blobs.filesystem import FilesystemBlobStore
 from order_service.adapters.blobs.s3 import S3BlobStore
 from order_service.adapters.crypto.argon2_hasher import Argon2PasswordHasher
 from order_service.adapters.crypto.jwt_tokens import JwtTokens, KeyRing
+from order_service.adapters.dispatch_metrics import PrometheusDispatchObserver, limiter_fallback
 from order_service.adapters.http.app import HttpApp, HttpLimits, ReadinessCheck, Route, Wiring
 from order_service.adapters.http.auth_api import auth_routes
 from order_service.adapters.http.images_api import image_routes
 from order_service.adapters.http.observability import EdgeTelemetry
 from order_service.adapters.http.observability_routes import metrics_routes
+from order_service.adapters.http.orders_api import order_routes
 from order_service.adapters.http.probes import probe_routes
 from order_service.adapters.http.products_api import product_routes
 from order_service.adapters.http.search_api import search_routes
@@ -30,13 +38,23 @@ from order_service.adapters.images.blob_repository import BlobImageRepository
 from order_service.adapters.images.metrics import default_image_metrics
 from order_service.adapters.images.render_pool import PoolImageCodec
 from order_service.adapters.images.tracing import TracedBlobStore
+from order_service.adapters.memory.cached_user_repository import InProcessCachedUserRepository
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
+from order_service.adapters.memory.rate_limiter import InProcessRateLimiter
 from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
+from order_service.adapters.postgres.order_outbox import PostgresOrderOutbox
+from order_service.adapters.postgres.order_repository import PostgresOrderRepository
 from order_service.adapters.postgres.product_repository import PostgresProductRepository
 from order_service.adapters.postgres.search_index import PostgresSearchIndex, PostgresSearchIndexer
 from order_service.adapters.postgres.user_repository import PostgresUserRepository
+from order_service.adapters.providers.http_client import HttpFulfilmentProvider
+from order_service.adapters.providers.simulator import ProviderSimulator, SimulatorConfig
+from order_service.adapters.redis.cached_user_repository import RedisCachedUserRepository
 from order_service.adapters.redis.failure_throttle import RedisFailureThrottle
+from order_service.adapters.redis.rate_limiter import RedisRateLimiter
 from order_service.adapters.sqlite.database import open_sqlite, ping_sqlite, sqlite_path
+from order_service.adapters.sqlite.order_outbox import SqliteOrderOutbox
+from order_service.adapters.sqlite.order_repository import SqliteOrderDb, SqliteOrderRepository
 from order_service.adapters.sqlite.product_repository import SqliteProductRepository
 from order_service.adapters.sqlite.search_index import SqliteSearchIndex, SqliteSearchIndexer
 from order_service.adapters.sqlite.user_repository import SqliteUserRepository
@@ -45,13 +63,18 @@ from order_service.adapters.telemetry.search_telemetry import (
     search_metrics,
 )
 from order_service.application.accounts import Accounts
+from order_service.application.dispatch import Dispatcher, DispatchPolicy
 from order_service.application.images import BlobStore, ByteBudgetCache, ImageRepository, Images
+from order_service.application.order_ports import OrderOutbox, OrderRepository, RateLimiter
+from order_service.application.orders import Orders
 from order_service.application.ports import FailureThrottle, UserRepository
 from order_service.application.products import Catalogue, ProductRepository
 from order_service.application.search import SearchEverywhere, SearchIndex, SearchIndexer
 from order_service.domain.images import ThumbnailLimits
+from order_service.domain.providers import Provider
 from order_service.domain.search import IndexName
 from order_service.platform.config import Settings, load_settings
+from order_service.platform.gc_tuning import tune_gc
 from order_service.platform.logging import configure_logging
 from order_service.platform.metrics import Metrics, PoolStats
 from order_service.platform.tracing import SpanKind, Tracer, trace_methods, tracing
@@ -90,7 +113,10 @@ def build_http_app(settings: Settings) -> HttpApp:
         return routes if metrics is None else [*routes, *metrics_routes(metrics)]
 
     return HttpApp(
-        wire=lambda: wire(settings), limits=limits, extra_routes=probes, telemetry=telemetry
+        wire=lambda: wire(settings, dispatch=settings.dispatch_in_serve),
+        limits=limits,
+        extra_routes=probes,
+        telemetry=telemetry,
     )
 
 
@@ -105,14 +131,16 @@ def load_key_ring(settings: Settings) -> KeyRing:
 
 
 @asynccontextmanager
-async def wire(settings: Settings) -> AsyncIterator[Wiring]:
+async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[Wiring]:
+    """Everything the HTTP app needs; with `dispatch`, also a dispatcher running in-process
+    (stopped, and its in-flight deliveries finished, when the app shuts down)."""
     async with AsyncExitStack() as stack:
         # First in, last out: spans of the shutdown itself are still exported.
         traces = stack.enter_context(tracing(service_version=__version__))
         tracer = traces.tracer if traces is not None else None
         readiness: list[ReadinessCheck] = []
         database = await _open_database(settings, stack, readiness)
-        users = _user_repository(database, settings, tracer)
+        users = _cached_user_store(settings, stack, _user_repository(database, settings, tracer))
         products, indexer, indices = _search_store(database, settings)
         throttle = await _open_failure_throttle(settings, stack, readiness)
         hasher = Argon2PasswordHasher(
@@ -130,6 +158,7 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             audience=settings.jwt_audience,
             ttl_seconds=settings.access_token_ttl_seconds,
             clock=utc_now,
+            cache_size=settings.token_cache_size,
         )
         accounts = Accounts(
             users=users,
@@ -152,15 +181,26 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             index_timeout=settings.search_index_timeout_seconds,
             observer=PrometheusSearchTelemetry(search_metrics()),
         )
+        order_store, outbox = await _open_order_store(settings, stack, database)
+        orders = Orders(orders=order_store, clock=utc_now, indexer=indexer)
+        on_accepted = _no_op
+        if dispatch:
+            dispatcher = await _open_dispatcher(settings, stack, outbox)
+            group = await stack.enter_async_context(asyncio.TaskGroup())
+            group.create_task(dispatcher.run(grace_seconds=settings.shutdown_grace_seconds))
+            stack.callback(dispatcher.stop)  # runs first on exit: the group then waits for it
+            on_accepted = dispatcher.nudge
         images = _build_images(settings, stack, blobs, image_repository)
         if tracer is not None:
             trace_methods(accounts, tracer, "Accounts")
             trace_methods(catalogue, tracer, "Catalogue")
             trace_methods(search, tracer, "SearchEverywhere")
             trace_methods(images, tracer, "Images")
-        yield Wiring(
+            trace_methods(orders, tracer, "Orders")
+        wiring = Wiring(
             routes=[
                 *auth_routes(accounts, keys),
+                *order_routes(orders, on_accepted=on_accepted),
                 *image_routes(images, max_upload_bytes=settings.images_max_upload_bytes),
                 *product_routes(catalogue),
                 *search_routes(search, timeout=settings.search_timeout_seconds),
@@ -171,6 +211,35 @@ async def wire(settings: Settings) -> AsyncIterator[Wiring]:
             tracing=traces,
             db_pools=_pool_stats(database),
         )
+        # Last, once everything long-lived exists: see platform/gc_tuning.py.
+        tune_gc(freeze=settings.gc_freeze, gen0_threshold=settings.gc_gen0_threshold)
+        yield wiring
+
+
+def _cached_user_store(
+    settings: Settings, stack: AsyncExitStack, store: UserRepository
+) -> UserRepository:
+    """Reads by id from memory, then Redis (shared by every replica), then the store."""
+    users = store
+    if settings.redis_url is not None:
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+            # A cache that retries makes an outage slower than having no cache.
+            retry=Retry(NoBackoff(), 0),
+        )
+        stack.push_async_callback(redis.aclose)
+        users = RedisCachedUserRepository(
+            users, redis, ttl_seconds=settings.user_cache_redis_ttl_seconds
+        )
+    if settings.user_cache_size > 0:
+        users = InProcessCachedUserRepository(
+            users,
+            max_entries=settings.user_cache_size,
+            ttl_seconds=settings.user_cache_ttl_seconds,
+        )
+    return users
 
 
 Database = aiosqlite.Connection | asyncpg.Pool
@@ -266,6 +335,135 @@ async def _open_failure_throttle(
 
     readiness.append(ReadinessCheck("redis", ping))
     return RedisFailureThrottle(redis, window_seconds=window)
+
+
+def _no_op() -> None:
+    return None
+
+
+async def run_dispatch_worker(settings: Settings) -> None:
+    """`order-service worker`: the dispatcher alone, until SIGTERM/SIGINT, then a graceful stop."""
+    async with AsyncExitStack() as stack:
+        database = await _open_database(settings, stack, [])
+        _, outbox = await _open_order_store(settings, stack, database)
+        dispatcher = await _open_dispatcher(settings, stack, outbox)
+        if settings.worker_metrics_port is not None:
+            from prometheus_client import start_http_server  # noqa: PLC0415
+
+            start_http_server(settings.worker_metrics_port, addr=settings.http_host)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, dispatcher.stop)
+        await dispatcher.run(grace_seconds=settings.shutdown_grace_seconds)
+
+
+async def _open_order_store(
+    settings: Settings, stack: AsyncExitStack, database: Database
+) -> tuple[OrderRepository, OrderOutbox]:
+    timeout = settings.db_timeout_seconds
+    if isinstance(database, asyncpg.Pool):
+        return PostgresOrderRepository(database, timeout=timeout), PostgresOrderOutbox(
+            database, timeout=timeout
+        )
+    # A SQLite connection of its own: the order adapters run multi-statement transactions,
+    # which must not interleave with other adapters' statements on a shared connection.
+    path = sqlite_path(settings.effective_database_url)
+    connection = await stack.enter_async_context(open_sqlite(path))
+    db = SqliteOrderDb(connection)
+    return SqliteOrderRepository(db), SqliteOrderOutbox(db)
+
+
+# The embedded default's provider: the built-in simulator, served in-process (no socket).
+_SIMULATOR_BASE = "http://provider-simulator.internal"
+
+
+def _embedded_simulator() -> tuple[list[Provider], httpx.AsyncBaseTransport]:
+    simulator = ProviderSimulator(SimulatorConfig(rate_per_second=20.0, burst=10))
+    provider = Provider(
+        id="simulator",
+        endpoint=f"{_SIMULATOR_BASE}/providers/simulator",
+        regions=frozenset({"*"}),
+        skus=frozenset({"*"}),
+        cost=1.0,
+        rate_per_second=20.0,
+        burst=10,
+        max_in_flight=16,
+        timeout_seconds=5.0,
+    )
+    return [provider], httpx.ASGITransport(app=simulator)
+
+
+def configured_providers(settings: Settings) -> list[Provider]:
+    return [
+        Provider(
+            id=p.id,
+            endpoint=p.endpoint.rstrip("/"),
+            regions=frozenset(p.regions),
+            skus=frozenset(p.skus),
+            cost=p.cost,
+            rate_per_second=p.rate_per_second,
+            burst=p.burst,
+            max_in_flight=p.max_in_flight,
+            timeout_seconds=p.timeout_seconds,
+        )
+        for p in settings.providers or ()
+    ]
+
+
+async def _open_dispatcher(
+    settings: Settings, stack: AsyncExitStack, outbox: OrderOutbox
+) -> Dispatcher:
+    # One line per outbound request is the dispatcher's job ("order dispatched"), not httpx's.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    transport: httpx.AsyncBaseTransport | None = None
+    if settings.providers is None:
+        providers, transport = _embedded_simulator()
+    else:
+        providers = configured_providers(settings)
+    connections = sum(p.max_in_flight for p in providers)
+    client = httpx.AsyncClient(
+        transport=transport,
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        follow_redirects=False,
+    )
+    stack.push_async_callback(client.aclose)
+    policy = DispatchPolicy(
+        workers=settings.dispatch_workers,
+        lease_seconds=settings.dispatch_lease_seconds,
+        poll_seconds=settings.dispatch_poll_seconds,
+        max_attempts=settings.dispatch_max_attempts,
+        backoff_base_seconds=settings.dispatch_backoff_base_seconds,
+        backoff_cap_seconds=settings.dispatch_backoff_cap_seconds,
+        limiter_max_wait_seconds=settings.dispatch_limiter_max_wait_seconds,
+        breaker_failure_threshold=settings.breaker_failure_threshold,
+        breaker_reset_seconds=settings.breaker_reset_seconds,
+    )
+    return Dispatcher(
+        outbox=outbox,
+        providers=providers,
+        client=HttpFulfilmentProvider(client),
+        limiter=_open_rate_limiter(settings, stack),
+        policy=policy,
+        clock=utc_now,
+        observer=PrometheusDispatchObserver(),
+    )
+
+
+def _open_rate_limiter(settings: Settings, stack: AsyncExitStack) -> RateLimiter:
+    if settings.redis_url is None:
+        return InProcessRateLimiter()
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+    )
+    stack.push_async_callback(redis.aclose)
+    return RedisRateLimiter(
+        redis,
+        fallback=InProcessRateLimiter(share=settings.rate_limiter_fallback_share),
+        prefix=settings.rate_limiter_key_prefix,
+        on_fallback=limiter_fallback,
+    )
 
 
 def _open_blob_store(settings: Settings) -> BlobStore:

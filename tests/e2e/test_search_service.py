@@ -92,24 +92,31 @@ async def test_a_client_that_hangs_up_cancels_its_search_on_the_server(
     assert "client disconnected" in service.logs()
 
 
-def test_reindex_rebuilds_the_documents_of_users_and_products(tmp_path: Path) -> None:
+def test_reindex_rebuilds_the_documents_of_users_products_and_orders(tmp_path: Path) -> None:
     env = service_env(tmp_path)
     with running_service(tmp_path) as service, httpx.Client(base_url=service.base_url) as client:
         admin = admin_headers(client, env)
         product = {"sku": "TEA-1", "name": "Oolong", "price_cents": 500}
         assert client.post("/v1/products", json=product, headers=admin).status_code == 201
+        order = client.post(
+            "/v1/orders",
+            json={"items": [{"sku": "TEA-1", "quantity": 2}], "region": "oolongshire"},
+            headers={**admin, "idempotency-key": "reindex-1"},
+        )
+        assert order.status_code == 202, order.text
     # Lose the index, as a failed best-effort write would, then repair it.
     database = tmp_path / "order-service.db"
     with sqlite3.connect(database) as connection:
         connection.execute("DELETE FROM search_documents")
 
-    assert run_cli("reindex", env=env).strip() == "2 search documents rebuilt"
+    assert run_cli("reindex", env=env).strip() == "3 search documents rebuilt"
 
     with sqlite3.connect(database) as connection:
         rows = connection.execute(
             "SELECT d.kind, d.id FROM search_fts JOIN search_documents AS d "
             "ON d.doc_rowid = search_fts.rowid WHERE search_fts MATCH ? ORDER BY d.kind",
-            ('"oolong" OR "ops"',),
+            ('"oolong" OR "ops" OR "oolongshire"',),
         ).fetchall()
-    assert [kind for kind, _ in rows] == ["products", "users"]
-    assert rows[0][1] == "TEA-1"
+    assert [kind for kind, _ in rows] == ["orders", "products", "users"]
+    assert rows[0][1] == order.json()["id"]
+    assert rows[1][1] == "TEA-1"

@@ -1,9 +1,8 @@
-"""`order-service reindex`: rebuild the users and products search documents from their tables.
+"""`order-service reindex`: rebuild the users, products and orders search documents.
 
 Indexing after a write is best effort (application.search.index_quietly); this is the repair.
 Documents are built by the same domain functions the use cases use, so a rebuilt index is the
-one the writes would have produced. The orders index is rebuilt by the order capability's own
-source of truth, once it has one.
+one the writes would have produced.
 """
 
 import uuid
@@ -11,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from order_service.adapters.order_rows import ORDER_COLUMNS, order_from_row
 from order_service.adapters.postgres.database import open_postgres_pool
 from order_service.adapters.postgres.search_index import PostgresSearchIndexer
 from order_service.adapters.product_rows import PRODUCT_COLUMNS, product_from_row
@@ -21,12 +21,13 @@ from order_service.domain.search import SearchDocument, user_document
 
 _USERS = "SELECT id, email, name FROM users"
 _PRODUCTS = f"SELECT {PRODUCT_COLUMNS} FROM products"  # noqa: S608 - constant columns
+_ORDERS = f"SELECT {ORDER_COLUMNS} FROM orders"  # noqa: S608 - constant columns
 
 Rows = Callable[[str], Awaitable[list[tuple[Any, ...]]]]
 
 
 async def rebuild_search(database_url: str, *, schema: str | None, timeout: float) -> int:
-    """Re-index every user and product; returns how many documents were written."""
+    """Re-index every user, product and order; returns how many documents were written."""
     async with _open(database_url, schema=schema, timeout=timeout) as (rows, indexer):
         documents: list[SearchDocument] = [
             user_document(user_id=uuid.UUID(str(user_id)), email=email, name=name)
@@ -34,6 +35,7 @@ async def rebuild_search(database_url: str, *, schema: str | None, timeout: floa
         ]
         products = await rows(_PRODUCTS)
         documents += [product_from_row(*row).search_document() for row in products]
+        documents += [order_from_row(row).search_document() for row in await rows(_ORDERS)]
         for document in documents:
             await indexer.put(document)
     return len(documents)

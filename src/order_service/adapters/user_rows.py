@@ -1,5 +1,6 @@
 """The one mapping between a `users` row and a User, shared by the SQL adapters."""
 
+import functools
 import uuid
 from datetime import datetime
 
@@ -10,6 +11,12 @@ USER_COLUMNS = "id, email, name, password_hash, roles, created_at, updated_at"
 
 def roles_to_text(roles: frozenset[Role]) -> str:
     return ",".join(sorted(roles))
+
+
+@functools.lru_cache(maxsize=64)
+def roles_from_text(text: str) -> frozenset[Role]:
+    """One shared set per stored combination of roles (a handful exist), not one per row."""
+    return frozenset(Role(role) for role in text.split(",") if role)
 
 
 def user_from_row(  # noqa: PLR0917 - the columns of a row, in order
@@ -26,7 +33,7 @@ def user_from_row(  # noqa: PLR0917 - the columns of a row, in order
         email=email,
         name=name,
         password_hash=password_hash,
-        roles=frozenset(Role(role) for role in roles.split(",") if role),
+        roles=roles_from_text(roles),
         created_at=_as_datetime(created_at),
         updated_at=_as_datetime(updated_at),
     )

@@ -4,11 +4,12 @@ A bad, missing or unknown setting stops the process with one line naming it, bef
 socket is opened or worker spawned.
 """
 
+import json
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +23,22 @@ CONFIG_FILE_VARIABLE = f"{ENV_PREFIX}CONFIG_FILE"
 _NOT_SETTINGS = (CONFIG_FILE_VARIABLE, f"{ENV_PREFIX}TEST_")
 
 Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class ProviderSettings(BaseModel):
+    """One fulfilment provider, as listed in ORDER_SERVICE_PROVIDERS (JSON) or [[providers]]."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    endpoint: str = Field(pattern=r"^https?://\S+$")
+    regions: list[str] = Field(min_length=1)
+    skus: list[str] = Field(default=["*"], min_length=1)
+    cost: float = Field(default=1.0, ge=0)
+    rate_per_second: float = Field(gt=0, le=100_000)
+    burst: int = Field(default=2, ge=1, le=10_000)
+    max_in_flight: int = Field(default=16, ge=1, le=10_000)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=300)
 
 
 class Settings(BaseSettings):
@@ -59,6 +76,14 @@ class Settings(BaseSettings):
     jwt_keys_dir: Path | None = None
     jwt_private_keys: SecretStr | None = None
 
+    # Hot-path caches and the garbage collector (docs/performance.md)
+    token_cache_size: int = Field(default=16_384, ge=0, le=10_000_000)  # 0: verify every request
+    user_cache_size: int = Field(default=16_384, ge=0, le=10_000_000)  # 0: no in-process cache
+    user_cache_ttl_seconds: Seconds = 30.0  # how long another replica's save may go unseen
+    user_cache_redis_ttl_seconds: Seconds = 300.0
+    gc_freeze: bool = True  # move start-up objects out of the collector's sight once ready
+    gc_gen0_threshold: int = Field(default=700, ge=0, le=10_000_000)  # 0: GC disabled
+
     # Passwords and log-in throttling
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=1024, le=4_194_304)
@@ -68,6 +93,22 @@ class Settings(BaseSettings):
     login_max_failures_per_email: int = Field(default=5, ge=1)
     login_max_failures_per_client: int = Field(default=50, ge=1)
     login_failure_window_seconds: Seconds = 900.0
+
+    # Order router. No providers: the built-in provider simulator serves as one (embedded default).
+    providers: list[ProviderSettings] | None = None
+    dispatch_in_serve: bool = True
+    dispatch_workers: int = Field(default=8, ge=1, le=1024)
+    dispatch_lease_seconds: Seconds = 30.0
+    dispatch_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    dispatch_max_attempts: int = Field(default=6, ge=1, le=100)
+    dispatch_backoff_base_seconds: float = Field(default=0.5, gt=0, le=600)
+    dispatch_backoff_cap_seconds: float = Field(default=30.0, gt=0, le=3600)
+    dispatch_limiter_max_wait_seconds: float = Field(default=1.0, ge=0, le=60)
+    breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
+    breaker_reset_seconds: Seconds = 10.0
+    rate_limiter_key_prefix: str = "order-service:ratelimit:"
+    rate_limiter_fallback_share: float = Field(default=0.25, gt=0, le=1)
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     # Images: limits, render pool, cache and blob store (see docs/images.md)
     images_max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
@@ -98,6 +139,22 @@ class Settings(BaseSettings):
     log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     slow_request_seconds: Seconds = 1.0
     metrics_enabled: bool = True
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _providers_from_json(cls, value: Any) -> Any:  # noqa: ANN401 - raw setting
+        # The environment carries the list as JSON; a TOML file carries it as tables.
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("providers")
+    @classmethod
+    def _unique_provider_ids(
+        cls, value: list[ProviderSettings] | None
+    ) -> list[ProviderSettings] | None:
+        ids = [p.id for p in value or ()]
+        if len(ids) != len(set(ids)):
+            raise ValueError("provider ids must be unique")
+        return value
 
     @property
     def effective_database_url(self) -> str:

@@ -20,11 +20,23 @@ async def open_postgres_pool(
         timeout=timeout,
         command_timeout=timeout,
         server_settings=server_settings,
+        reset=_keep_session,
     )
     try:
         yield pool
     finally:
         await pool.close()
+
+
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    """Release a connection without asyncpg's default reset query.
+
+    That query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) is a second round trip on
+    every release, half the database time of a one-query read (docs/performance.md). asyncpg
+    still rolls back a transaction left open. In exchange, adapters must not leave session
+    state behind: use SET LOCAL, pg_advisory_xact_lock and transaction-scoped cursors, and
+    LISTEN only on a connection of their own.
+    """
 
 
 async def ping_postgres(pool: asyncpg.Pool, timeout: float) -> None:

@@ -1,0 +1,68 @@
+"""The benchmark's quick mode runs end to end and produces its table.
+
+It asserts that the harness works (every stack answered, every run was measured, the files were
+written), never how fast anything was: speed is read from `make bench`, as ratios.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(180)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        message = "wrk is not installed (Debian package `wrk`, see .ci/apt-packages.txt)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def test_quick_benchmark_measures_every_stack_and_writes_the_table(
+    tmp_path: Path, wrk: str, postgres_available: str, redis_available: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    [json_file] = tmp_path.glob("*-quick.json")
+    results = json.loads(json_file.read_text())
+    users = results["scenarios"]["users"]
+    assert set(users) == {"ceiling", "peer", "service"}
+    for stack, data in users.items():
+        median = data["median"]
+        assert median["requests"] > 0, stack
+        # The harness's requests are all valid: an error here is a broken harness or stack.
+        assert median["errors"] == 0, (stack, data["runs"])
+        assert median["p50_ms"] <= median["p99_ms"] <= median["p999_ms"], stack
+        assert median["rss_mib"] > 0, stack
+    paced = results["scenarios"]["users_paced"]
+    assert set(paced) == {"ceiling", "service"}
+    assert all(data["median"]["errors"] == 0 for data in paced.values())
+    assert results["scenarios"]["token"]["service"]["median"]["requests"] > 0
+    assert results["scenarios"]["orders_post"]["pgbench"]["median"]["rps"] > 0
+    assert results["startup"]["median_seconds"] > 0
+
+    table = (tmp_path / "latest-quick.md").read_text()
+    assert "| scenario | stack | req/s |" in table
+    for name in ("bare ASGI ceiling", "FastAPI peer", "order-service", "pgbench"):
+        assert name in table
+    assert "| scenario | stack | req/s |" in done.stdout
