@@ -21,44 +21,23 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.otlp_receiver import post_server
 from tests.service_process import RunningService, running_service
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway user of the benchmark
 
 
-class _Sink(BaseHTTPRequestHandler):
-    """Accepts OTLP/HTTP exports and drops them."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
-@contextmanager
-def otlp_sink() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+def _drop(_path: str, _headers: Mapping[str, str], _body: bytes) -> tuple[str, bytes]:
+    """Accepts an OTLP/HTTP export and drops it."""
+    return "application/x-protobuf", b""
 
 
 def user_and_token(service: RunningService) -> tuple[str, str]:
@@ -106,7 +85,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     with ExitStack() as stack:
-        endpoint = stack.enter_context(otlp_sink())
+        endpoint = stack.enter_context(post_server(_drop))
         var = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         builds = {
             "off": {

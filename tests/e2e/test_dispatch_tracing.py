@@ -4,18 +4,15 @@ request that placed the order, and the provider call carries the delivery's `tra
 import json
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.otlp_receiver import Receiver, attributes, otlp_receiver
+from tests.otlp_receiver import Receiver, attributes, otlp_receiver, post_server
 from tests.service_process import running_service, service_env
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -27,37 +24,12 @@ class RecordingProvider:
     """A fulfilment provider that confirms every order and keeps each request's headers."""
 
     def __init__(self) -> None:
-        self.headers: list[dict[str, str]] = []
-        provider = self
+        self.headers: list[Mapping[str, str]] = []
+        self.endpoint = ""
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                provider.headers.append({k.lower(): v for k, v in self.headers.items()})
-                reply = json.dumps({"reference": f"rec-{len(provider.headers)}"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *_args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-@contextmanager
-def recording_provider() -> Iterator[RecordingProvider]:
-    provider = RecordingProvider()
-    thread = threading.Thread(target=provider.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield provider
-    finally:
-        provider.server.shutdown()
-        provider.server.server_close()
+    def accept(self, _path: str, headers: Mapping[str, str], _body: bytes) -> tuple[str, bytes]:
+        self.headers.append(headers)
+        return "application/json", json.dumps({"reference": f"rec-{len(self.headers)}"}).encode()
 
 
 @pytest.fixture
@@ -68,8 +40,10 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def provider() -> Iterator[RecordingProvider]:
-    with recording_provider() as running:
-        yield running
+    recorder = RecordingProvider()
+    with post_server(recorder.accept) as endpoint:
+        recorder.endpoint = endpoint
+        yield recorder
 
 
 def dispatch_env(receiver: Receiver, provider: RecordingProvider, **extra: str) -> dict[str, str]:
