@@ -22,9 +22,15 @@ from order_service.domain.resilience import BreakerState
 
 _MS_BUCKETS = tuple(0.001 * 2**k for k in range(12))
 
-OUTBOX_DEPTH = Gauge("order_outbox_depth", "Outbox entries not yet delivered")
+# Gauges across `serve` worker processes: only live ones count, or a restarted process's last
+# value would stay in the scrape (and in the outbox-age alert) for the life of the server.
+OUTBOX_DEPTH = Gauge(
+    "order_outbox_depth", "Outbox entries not yet delivered", multiprocess_mode="livemax"
+)
 OUTBOX_OLDEST_AGE = Gauge(
-    "order_outbox_oldest_age_seconds", "Age of the oldest outbox entry not yet delivered"
+    "order_outbox_oldest_age_seconds",
+    "Age of the oldest outbox entry not yet delivered",
+    multiprocess_mode="livemax",
 )
 CLAIM_SECONDS = Histogram(
     "order_outbox_claim_seconds", "Time to claim a batch of outbox entries", buckets=_MS_BUCKETS
@@ -43,13 +49,20 @@ LIMITER_FALLBACK = Gauge(
     "order_rate_limiter_fallback",
     "1 while the provider's limit is enforced locally because Redis is unreachable",
     ["provider"],
+    multiprocess_mode="livemax",
 )
 BREAKER_STATE = Gauge(
     "order_provider_circuit_state",
     "Circuit breaker state per provider: 0 closed, 1 half-open, 2 open",
     ["provider"],
+    multiprocess_mode="livemax",
 )
-IN_FLIGHT = Gauge("order_provider_in_flight", "Requests in flight per provider", ["provider"])
+IN_FLIGHT = Gauge(
+    "order_provider_in_flight",
+    "Requests in flight per provider",
+    ["provider"],
+    multiprocess_mode="livesum",
+)
 
 _BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
