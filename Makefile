@@ -57,6 +57,14 @@ bench-quick: $(VENV_STAMP) ## The benchmark's quick mode (about 30 s): checks th
 lock: ## Refresh uv.lock after editing pyproject.toml
 	$(UV) lock
 
+.PHONY: dist
+dist: $(VENV_STAMP) ## Wheel, sdist and single-file executables (linux x86_64, aarch64) + SHA256SUMS in dist/
+	UV="$(UV)" deploy/dist.sh x86_64 aarch64
+
+.PHONY: deploy-check
+deploy-check: $(VENV_STAMP) ## Dockerfile, workflows and Kubernetes manifests: lint, schemas, policy
+	$(RUN) pytest tests/deploy/test_dockerfile.py tests/deploy/test_workflows.py tests/deploy/test_k8s_manifests.py
+
 .PHONY: clean
 clean: ## Remove the environment, caches and ./var
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache var dist

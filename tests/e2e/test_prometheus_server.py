@@ -3,8 +3,6 @@
 import io
 import json
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -15,11 +13,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import unavailable
 from tests.otlp_receiver import otlp_receiver
+from tests.prometheus_process import running_prometheus
 from tests.service_process import (
     RunningService,
-    free_port,
     run_cli,
     running_service,
     service_env,
@@ -59,10 +56,6 @@ def recording_rules() -> list[str]:
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[tuple[RunningService, httpx.Client]]:
     """Prometheus scraping the service, which traces every request (to a test receiver)."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        unavailable("prometheus (Debian package prometheus)", FileNotFoundError("prometheus"))
-    assert binary is not None
     service_dir = tmp_path / "service"
     env = service_env(service_dir)
     run_cli("migrate", env=env)
@@ -74,37 +67,17 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[RunningService, httpx.Client]]:
             "OTEL_TRACES_SAMPLER": "always_on",
         }
         service = stack.enter_context(running_service(service_dir, env=traced, migrate=False))
-        config = tmp_path / "prometheus.yml"
         target = service.base_url.removeprefix("http://")
-        config.write_text(
+        config = (
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             f"rule_files: ['{RULES}']\n"
             f"scrape_configs: [{{job_name: {JOB}, static_configs: [{{targets: ['{target}']}}]}}]\n"
         )
-        port = free_port()
-        log = (tmp_path / "prometheus.log").open("wb")
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--enable-feature=exemplar-storage",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        url = stack.enter_context(
+            running_prometheus(tmp_path, config, "--enable-feature=exemplar-storage")
         )
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as api:
-                yield service, api
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            log.close()
+        with httpx.Client(base_url=url, timeout=5) as api:
+            yield service, api
 
 
 def query(api: httpx.Client, expr: str) -> list[dict[str, Any]]:
