@@ -21,11 +21,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -33,32 +30,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.service_process import RunningService, running_service
 
+from bench.otlp_sink import otlp_sink
+
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway user of the benchmark
-
-
-class _Sink(BaseHTTPRequestHandler):
-    """Accepts OTLP/HTTP exports and drops them."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
-@contextmanager
-def otlp_sink() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
 
 
 def user_and_token(service: RunningService) -> tuple[str, str]:
@@ -106,7 +80,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     with ExitStack() as stack:
-        endpoint = stack.enter_context(otlp_sink())
+        endpoint = stack.enter_context(otlp_sink()).endpoint
         var = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         builds = {
             "off": {
