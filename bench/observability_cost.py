@@ -22,22 +22,17 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.otlp_receiver import post_server
 from tests.service_process import RunningService, running_service
 
+from bench.otlp_sink import otlp_sink
+
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway user of the benchmark
-
-
-def _drop(_path: str, _headers: Mapping[str, str], _body: bytes) -> tuple[str, bytes]:
-    """Accepts an OTLP/HTTP export and drops it."""
-    return "application/x-protobuf", b""
 
 
 def user_and_token(service: RunningService) -> tuple[str, str]:
@@ -85,7 +80,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     with ExitStack() as stack:
-        endpoint = stack.enter_context(post_server(_drop))
+        endpoint = stack.enter_context(otlp_sink()).endpoint
         var = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         builds = {
             "off": {

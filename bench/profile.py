@@ -1,13 +1,13 @@
 """`python -m bench.profile`: py-spy on order-service while wrk drives GET /v1/users/{id}.
 
-Same set-up as the benchmark (PostgreSQL schema, Redis, one pinned worker, seeded users);
+Same set-up as the benchmark (PostgreSQL schema, Redis, one pinned worker, seeded users,
+observability on with production sampling and traces exported to a local OTLP sink);
 writes the collapsed stacks to var/profile/profile.txt, and prints the functions
 with the most samples, by themselves and with what they call.
 """
 
 import argparse
 import collections
-import os
 import shutil
 import subprocess
 import sys
@@ -16,8 +16,9 @@ import threading
 import uuid
 from pathlib import Path
 
-from bench.harness import POSTGRES_DSN, _cpus, service_env
+from bench.harness import POSTGRES_DSN, _cpus, clean_environ, service_env
 from bench.measure import Load, wrk
+from bench.otlp_sink import otlp_sink
 from bench.seed import create_schema, drop_schema, seed
 from bench.stacks import ROOT, pinned, start_server
 
@@ -35,17 +36,20 @@ def main() -> None:
     server_cpu, load_cpu = _cpus()
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     OUT.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="order-service-profile-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="order-service-profile-") as tmp,
+        otlp_sink() as sink,
+    ):
         work = Path(tmp)
         create_schema(POSTGRES_DSN, schema)
         try:
             seeded = seed(POSTGRES_DSN, schema, args.users, work / "keys", work)
             extra = dict(item.split("=", 1) for item in args.set)
-            base_env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_SERVICE_")}
+            base_env = clean_environ()
             server = start_server(
                 "service",
                 ["{python}", "-m", "order_service", "serve", "--port", "{port}", "--workers", "1"],
-                env={**base_env, **service_env(seeded, work), **extra},
+                env={**base_env, **service_env(seeded, work, sink.endpoint), **extra},
                 work_dir=work,
                 ready_path="/ready",
                 cpu=server_cpu,

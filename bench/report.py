@@ -98,6 +98,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"driver time {meta.get('driver_seconds', 'n/a')} s",
         f"- packages: {', '.join(f'{k} {v}' for k, v in meta['packages'].items())}",
     ]
+    if meta.get("observability"):
+        head.append(f"- order-service observability: {meta['observability']}")
     if meta.get("service_env"):
         head.append(f"- service settings: {meta['service_env']}")
     for name, settings in meta.get("variants", {}).items():

@@ -59,6 +59,16 @@ def test_quick_benchmark_measures_every_stack_and_writes_the_table(
     assert all(data["median"]["errors"] == 0 for data in paced.values())
     assert results["scenarios"]["token"]["service"]["median"]["requests"] > 0
     assert results["scenarios"]["orders_post"]["pgbench"]["median"]["rps"] > 0
+    # POST /v1/orders answers 202 to bench/order-body.json, so both order scenarios run.
+    for scenario in ("orders_post", "orders_get"):
+        median = results["scenarios"][scenario]["service"]["median"]
+        assert median["requests"] > 0, scenario
+        assert median["errors"] == 0, (scenario, results["scenarios"][scenario]["service"])
+    # Production sampling is what the service ran with, and the run says so.
+    observability = results["meta"]["observability"]
+    assert observability["ORDER_SERVICE_LOG_SAMPLE_RATE"] == "0.01"
+    assert observability["OTEL_TRACES_SAMPLER"] == "traceidratio"
+    assert observability["OTEL_TRACES_SAMPLER_ARG"] == "0.01"
     assert results["startup"]["median_seconds"] > 0
 
     table = (tmp_path / "latest-quick.md").read_text()
