@@ -185,7 +185,7 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
         orders = Orders(orders=order_store, clock=utc_now, indexer=indexer)
         on_accepted = _no_op
         if dispatch:
-            dispatcher = await _open_dispatcher(settings, stack, outbox)
+            dispatcher = await _open_dispatcher(settings, stack, outbox, traced=traces is not None)
             group = await stack.enter_async_context(asyncio.TaskGroup())
             group.create_task(dispatcher.run(grace_seconds=settings.shutdown_grace_seconds))
             stack.callback(dispatcher.stop)  # runs first on exit: the group then waits for it
@@ -344,9 +344,11 @@ def _no_op() -> None:
 async def run_dispatch_worker(settings: Settings) -> None:
     """`order-service worker`: the dispatcher alone, until SIGTERM/SIGINT, then a graceful stop."""
     async with AsyncExitStack() as stack:
+        # As `serve` does: OTEL_* configure it, and leaving the stack flushes queued spans.
+        traces = stack.enter_context(tracing(service_version=__version__))
         database = await _open_database(settings, stack, [])
         _, outbox = await _open_order_store(settings, stack, database)
-        dispatcher = await _open_dispatcher(settings, stack, outbox)
+        dispatcher = await _open_dispatcher(settings, stack, outbox, traced=traces is not None)
         if settings.worker_metrics_port is not None:
             from prometheus_client import start_http_server  # noqa: PLC0415
 
@@ -411,7 +413,7 @@ def configured_providers(settings: Settings) -> list[Provider]:
 
 
 async def _open_dispatcher(
-    settings: Settings, stack: AsyncExitStack, outbox: OrderOutbox
+    settings: Settings, stack: AsyncExitStack, outbox: OrderOutbox, *, traced: bool
 ) -> Dispatcher:
     # One line per outbound request is the dispatcher's job ("order dispatched"), not httpx's.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -421,11 +423,17 @@ async def _open_dispatcher(
     else:
         providers = configured_providers(settings)
     connections = sum(p.max_in_flight for p in providers)
-    client = httpx.AsyncClient(
-        transport=transport,
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        follow_redirects=False,
-    )
+    if transport is None:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        transport = httpx.AsyncHTTPTransport(limits=limits)
+    if traced:
+        # A client span per provider call, carrying `traceparent` out (the delivery's trace).
+        from opentelemetry.instrumentation.httpx import (  # noqa: PLC0415 - only when traced
+            AsyncOpenTelemetryTransport,
+        )
+
+        transport = AsyncOpenTelemetryTransport(transport)
+    client = httpx.AsyncClient(transport=transport, follow_redirects=False)
     stack.push_async_callback(client.aclose)
     policy = DispatchPolicy(
         workers=settings.dispatch_workers,

@@ -98,6 +98,18 @@ async def test_an_added_order_reads_back_equal(stores: Stores) -> None:
     assert found == order
 
 
+async def test_a_claim_carries_the_trace_context_stored_with_the_order(stores: Stores) -> None:
+    traced, untraced = an_order(), an_order()
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    await stores.orders.add(traced, trace_context=traceparent)
+    await stores.orders.add(untraced)
+    claims = await stores.outbox.claim(limit=10, lease_seconds=30)
+    assert {c.order.id: c.trace_context for c in claims} == {
+        traced.id: traceparent,
+        untraced.id: None,
+    }
+
+
 async def test_a_second_order_with_the_same_customer_key_is_refused(stores: Stores) -> None:
     first = an_order(key="same")
     await stores.orders.add(first)

@@ -94,6 +94,10 @@ def test_a_scrape_sums_every_worker_and_passes_promtool(tmp_path: Path) -> None:
     durations = samples(text, "http_request_duration_seconds_count")
     assert durations[(("handler", "/openapi.json"),)] == sent // 2
     assert samples(text, "process_workers")[()] == 2
+    # Both workers' dispatchers report the shared outbox and the simulator's circuit: one
+    # series each over live processes (no pid label, nothing left by a dead process).
+    assert list(samples(text, "order_outbox_depth")) == [()]
+    assert list(samples(text, "order_provider_circuit_state")) == [(("provider", "simulator"),)]
     checked = subprocess.run(
         [promtool(), "check", "metrics"], input=text, capture_output=True, text=True, check=False
     )

@@ -49,6 +49,7 @@ class _Entry:
     enqueued_at: float
     lease_token: uuid.UUID | None = None
     claims: int = 0
+    trace_context: str | None = None
 
 
 class InMemoryOrderStore:
@@ -60,11 +61,13 @@ class InMemoryOrderStore:
         self.outbox: dict[uuid.UUID, _Entry] = {}
 
     # OrderRepository
-    async def add(self, order: Order) -> None:
+    async def add(self, order: Order, *, trace_context: str | None = None) -> None:
         if await self.get_by_idempotency_key(order.customer_id, order.idempotency_key):
             raise IdempotencyKeyInUse
         self.orders[order.id] = order
-        self.outbox[order.id] = _Entry(available_at=self.now(), enqueued_at=self.now())
+        self.outbox[order.id] = _Entry(
+            available_at=self.now(), enqueued_at=self.now(), trace_context=trace_context
+        )
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
         return self.orders.get(order_id)
@@ -101,7 +104,7 @@ class InMemoryOrderStore:
             entry.available_at = now + lease_seconds
             entry.lease_token = token
             entry.claims += 1
-            claims.append(Claim(self.orders[order_id], token, entry.claims))
+            claims.append(Claim(self.orders[order_id], token, entry.claims, entry.trace_context))
         return sorted(claims, key=lambda c: c.order.id)
 
     def _leased(self, claim: Claim) -> _Entry:

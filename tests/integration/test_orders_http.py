@@ -169,3 +169,7 @@ def test_the_openapi_document_describes_the_order_routes(api: Api) -> None:
     listed = {p["name"] for p in paths["/v1/orders"]["get"]["parameters"]}
     assert listed == {"status", "limit", "cursor"}
     assert "202" in paths["/v1/orders"]["post"]["responses"]
+    (key,) = paths["/v1/orders"]["post"]["parameters"]
+    assert key["name"] == "Idempotency-Key"
+    assert (key["in"], key["required"]) == ("header", True)
+    assert key["schema"] == {"type": "string", "minLength": 1, "maxLength": 200}

@@ -107,6 +107,10 @@ class Dispatcher:
             for p in providers
         }
         self._in_flight = {p.id: asyncio.Semaphore(p.max_in_flight) for p in providers}
+        for provider in providers:
+            # Every provider's series exist from the start: a dashboard shows 0, not "no data".
+            self._observer.breaker(provider.id, self.breakers[provider.id].state)
+            self._observer.in_flight(provider.id, 0)
         self._idle = policy.workers
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -171,7 +175,7 @@ class Dispatcher:
                 except Exception:  # noqa: BLE001 - a store outage must not kill the dispatcher
                     _log.warning("claiming from the outbox failed", exc_info=True)
                 else:
-                    self._observer.claimed(len(claims), time.perf_counter() - started)
+                    self._observer.claimed(claims, time.perf_counter() - started)
                 for claim in claims:
                     self._idle -= 1
                     queue.put_nowait(claim)
@@ -209,6 +213,10 @@ class Dispatcher:
             _log.warning("releasing claims failed; they return when their leases expire")
 
     async def _deliver(self, claim: Claim) -> None:
+        with self._observer.delivering(claim):
+            await self._deliver_claim(claim)
+
+    async def _deliver_claim(self, claim: Claim) -> None:
         order = claim.order
         if order.is_terminal:
             await self._outbox.finish(claim, order)

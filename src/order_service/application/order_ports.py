@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -24,10 +25,11 @@ class OrderRepository(Protocol):
 
     `add` inserts the order and its outbox entry in one transaction and raises
     IdempotencyKeyInUse when the customer already has an order with that idempotency key,
-    even when two adds race.
+    even when two adds race. `trace_context` is the placing request's W3C `traceparent`, kept
+    opaque with the outbox entry so dispatch spans can link back to that request's trace.
     """
 
-    async def add(self, order: Order) -> None: ...
+    async def add(self, order: Order, *, trace_context: str | None = None) -> None: ...
 
     async def get(self, order_id: uuid.UUID) -> Order | None: ...
 
@@ -59,6 +61,7 @@ class Claim:
     order: Order
     lease_token: uuid.UUID
     claims: int  # times the entry has been claimed, this one included
+    trace_context: str | None = None  # the placing request's `traceparent`, opaque here
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +142,13 @@ class RateLimiter(Protocol):
 class DispatchObserver(Protocol):
     """What the dispatcher reports for metrics; adapters turn it into Prometheus series."""
 
-    def claimed(self, count: int, seconds: float) -> None: ...
+    def claimed(self, claims: Sequence[Claim], seconds: float) -> None:
+        """A claim that took `seconds` returned `claims` (a trace span links to their requests)."""
+        ...
+
+    def delivering(self, claim: Claim) -> AbstractContextManager[object]:
+        """Around one claim's delivery: a span linked to the trace that placed the order."""
+        ...
 
     def delivered(self, provider_id: str, outcome: str) -> None: ...
 
@@ -153,7 +162,10 @@ class DispatchObserver(Protocol):
 
 
 class NullDispatchObserver:
-    def claimed(self, count: int, seconds: float) -> None: ...
+    def claimed(self, claims: Sequence[Claim], seconds: float) -> None: ...
+
+    def delivering(self, claim: Claim) -> AbstractContextManager[object]:  # noqa: ARG002 - no span
+        return nullcontext()
 
     def delivered(self, provider_id: str, outcome: str) -> None: ...
 

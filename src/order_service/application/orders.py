@@ -56,12 +56,14 @@ class Orders:
         idempotency_key: str,
         items: Sequence[LineItem],
         region: str,
+        trace_context: str | None = None,
     ) -> Placed:
         """Accept an order durably (order and outbox entry in one transaction).
 
         The same key and body again return the original order; the same key with another body
         raises IdempotencyKeyReused; a concurrent request with the same key that loses the race
-        raises IdempotencyKeyInUse.
+        raises IdempotencyKeyInUse. `trace_context` (the request's W3C `traceparent`, opaque
+        here) is stored with the outbox entry so the delivery's spans link to this request.
         """
         key = idempotency_key.strip()
         if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
@@ -89,7 +91,7 @@ class Orders:
             created_at=now,
             updated_at=now,
         )
-        await self._orders.add(order)
+        await self._orders.add(order, trace_context=trace_context)
         await index_quietly(self._indexer, order.search_document())
         _log.info(
             "order accepted",

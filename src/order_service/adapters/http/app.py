@@ -117,13 +117,17 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
-class QueryParameter:
-    """A query-string parameter, for the OpenAPI document; the handler parses it."""
+class Parameter:
+    """A query-string or header parameter, for the OpenAPI document; the handler reads it."""
 
     name: str
     description: str
     schema: Mapping[str, object]
     required: bool = False
+
+
+QueryParameter = Parameter
+HeaderParameter = Parameter
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,7 @@ class Route:
     content_type: str = "application/json"
     max_body_bytes: int | None = None  # this route's own body limit (image uploads), else the app's
     query: tuple[QueryParameter, ...] = ()
+    headers: tuple[HeaderParameter, ...] = ()  # request headers the handler reads (documented)
 
     @property
     def path_params(self) -> list[str]:

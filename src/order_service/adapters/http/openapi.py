@@ -40,17 +40,18 @@ def openapi_document(routes: Sequence[Route], *, title: str, version: str) -> di
                 }
                 for name in route.path_params
             ]
-        if route.query:
-            operation.setdefault("parameters", []).extend(
-                {
-                    "name": parameter.name,
-                    "in": "query",
-                    "required": parameter.required,
-                    "description": parameter.description,
-                    "schema": dict(parameter.schema),
-                }
-                for parameter in route.query
-            )
+        for location, parameters in (("query", route.query), ("header", route.headers)):
+            if parameters:
+                operation.setdefault("parameters", []).extend(
+                    {
+                        "name": parameter.name,
+                        "in": location,
+                        "required": parameter.required,
+                        "description": parameter.description,
+                        "schema": dict(parameter.schema),
+                    }
+                    for parameter in parameters
+                )
         if route.body is not None:
             operation["requestBody"] = {
                 "required": True,

@@ -3,7 +3,10 @@
 import uuid
 from collections.abc import Callable
 
+from opentelemetry import propagate
+
 from order_service.adapters.http.app import (
+    HeaderParameter,
     QueryParameter,
     Request,
     Response,
@@ -12,7 +15,7 @@ from order_service.adapters.http.app import (
 )
 from order_service.adapters.http.order_schemas import OrderOut, OrderPageOut, PlaceOrder
 from order_service.adapters.http.problems import HttpProblem
-from order_service.application.orders import MAX_PAGE, Orders
+from order_service.application.orders import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PAGE, Orders
 from order_service.domain.orders import LineItem, OrderStatus
 
 _BODY_PROBLEMS = (400, 413, 415, 422)
@@ -36,6 +39,23 @@ _LIST_QUERY = (
     ),
 )
 
+_PLACE_HEADERS = (
+    HeaderParameter(
+        "Idempotency-Key",
+        "Your unique key for this order: a retry with the same key and body returns the "
+        "original order (202, Idempotent-Replayed: true); the same key with another body is a 422.",
+        {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH},
+        required=True,
+    ),
+)
+
+
+def current_traceparent() -> str | None:
+    """The W3C `traceparent` of the request's span, or None when there is no valid one."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
 
 def order_routes(orders: Orders, *, on_accepted: Callable[[], None] = lambda: None) -> list[Route]:
     """`on_accepted` is told when a new order was written (an in-process dispatcher wakes up)."""
@@ -52,6 +72,7 @@ def order_routes(orders: Orders, *, on_accepted: Callable[[], None] = lambda: No
             idempotency_key=raw_key.decode("latin-1"),
             items=[LineItem(item.sku, item.quantity) for item in body.items],
             region=body.region,
+            trace_context=current_traceparent(),
         )
         if not placed.replayed:
             on_accepted()
@@ -109,6 +130,7 @@ def order_routes(orders: Orders, *, on_accepted: Callable[[], None] = lambda: No
             responses={202: OrderOut},
             problems=(*_BODY_PROBLEMS, *_AUTH_PROBLEMS, 409, 503),
             authenticated=True,
+            headers=_PLACE_HEADERS,
         ),
         Route(
             "GET",

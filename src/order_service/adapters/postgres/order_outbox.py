@@ -28,9 +28,10 @@ WITH due AS (
         lease_token = $3,
         claims = o.claims + 1
     FROM due WHERE o.order_id = due.order_id
-    RETURNING o.order_id, o.claims
+    RETURNING o.order_id, o.claims, o.trace_context
 )
-SELECT claimed.claims, {", ".join(f"orders.{c.strip()}" for c in ORDER_COLUMNS.split(","))}
+SELECT claimed.claims, claimed.trace_context,
+    {", ".join(f"orders.{c.strip()}" for c in ORDER_COLUMNS.split(","))}
 FROM claimed JOIN orders ON orders.id = claimed.order_id
 ORDER BY orders.id
 """  # noqa: S608 - fixed columns
@@ -60,7 +61,7 @@ class PostgresOrderOutbox:
         rows = await self._pool.fetch(
             _CLAIM, limit, float(lease_seconds), token, timeout=self._timeout
         )
-        return [Claim(order_from_row(tuple(row)[1:]), token, row[0]) for row in rows]
+        return [Claim(order_from_row(tuple(row)[2:]), token, row[0], row[1]) for row in rows]
 
     async def save(self, claim: Claim, order: Order) -> None:
         async with self._fenced(claim, order):

@@ -25,8 +25,9 @@ _INSERT = (
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 )
 ENQUEUE = (
-    "INSERT INTO order_outbox (order_id, available_at, lease_token, claims, enqueued_at) "
-    "VALUES ($1, clock_timestamp(), NULL, 0, clock_timestamp())"
+    "INSERT INTO order_outbox "
+    "(order_id, available_at, lease_token, claims, enqueued_at, trace_context) "
+    "VALUES ($1, clock_timestamp(), NULL, 0, clock_timestamp(), $2)"
 )
 UPDATE_ORDER = (
     "UPDATE orders SET "  # noqa: S608 - fixed columns
@@ -40,7 +41,7 @@ class PostgresOrderRepository:
         self._pool = pool
         self._timeout = timeout
 
-    async def add(self, order: Order) -> None:
+    async def add(self, order: Order, *, trace_context: str | None = None) -> None:
         timeout = remaining(self._timeout)
         async with self._pool.acquire(timeout=timeout) as connection, connection.transaction():
             try:
@@ -49,7 +50,7 @@ class PostgresOrderRepository:
                 if error.constraint_name == "uq_orders_customer_key":
                     raise IdempotencyKeyInUse from None
                 raise
-            await connection.execute(ENQUEUE, order.id, timeout=timeout)
+            await connection.execute(ENQUEUE, order.id, trace_context, timeout=timeout)
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
         row = await self._pool.fetchrow(
@@ -103,4 +104,4 @@ class PostgresOrderRepository:
             if current != expected:
                 raise InvalidTransition(OrderStatus(current or expected), order.status)
             await connection.execute(UPDATE_ORDER, *mutable_values(order), order.id)
-            await connection.execute(ENQUEUE, order.id, timeout=timeout)
+            await connection.execute(ENQUEUE, order.id, None, timeout=timeout)

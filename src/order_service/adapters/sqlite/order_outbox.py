@@ -19,7 +19,7 @@ from order_service.domain.orders import Order
 _CLAIM = (
     "UPDATE order_outbox SET available_at = ?, lease_token = ?, claims = claims + 1 "
     "WHERE order_id IN (SELECT order_id FROM order_outbox WHERE available_at <= ? "
-    "ORDER BY available_at LIMIT ?) RETURNING order_id, claims"
+    "ORDER BY available_at LIMIT ?) RETURNING order_id, claims, trace_context"
 )
 
 
@@ -34,7 +34,7 @@ class SqliteOrderOutbox:
             async with connection.execute(
                 _CLAIM, (now + lease_seconds, str(token), now, limit)
             ) as cursor:
-                claimed = {row[0]: row[1] for row in await cursor.fetchall()}
+                claimed = {row[0]: (row[1], row[2]) for row in await cursor.fetchall()}
             if not claimed:
                 return []
             marks = ", ".join("?" for _ in claimed)
@@ -44,7 +44,7 @@ class SqliteOrderOutbox:
             ) as cursor:
                 orders = [order_from_row(row) for row in await cursor.fetchall()]
         orders.sort(key=lambda order: order.id)
-        return [Claim(order, token, claimed[str(order.id)]) for order in orders]
+        return [Claim(order, token, *claimed[str(order.id)]) for order in orders]
 
     async def save(self, claim: Claim, order: Order) -> None:
         async with self._fenced(claim, order):

@@ -69,7 +69,7 @@ class SqliteOrderRepository:
     def __init__(self, db: SqliteOrderDb) -> None:
         self._db = db
 
-    async def add(self, order: Order) -> None:
+    async def add(self, order: Order, *, trace_context: str | None = None) -> None:
         now = self._db.now()
         try:
             async with self._db.transaction() as connection:
@@ -78,7 +78,7 @@ class SqliteOrderRepository:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     sqlite_values(order_values(order)),
                 )
-                await _enqueue(connection, order.id, now)
+                await _enqueue(connection, order.id, now, trace_context)
         except sqlite3.IntegrityError as error:
             if "orders.customer_id" in str(error):
                 raise IdempotencyKeyInUse from None
@@ -138,9 +138,15 @@ class SqliteOrderRepository:
             await _enqueue(connection, order.id, self._db.now())
 
 
-async def _enqueue(connection: aiosqlite.Connection, order_id: uuid.UUID, now: float) -> None:
+async def _enqueue(
+    connection: aiosqlite.Connection,
+    order_id: uuid.UUID,
+    now: float,
+    trace_context: str | None = None,
+) -> None:
     await connection.execute(
-        "INSERT INTO order_outbox (order_id, available_at, lease_token, claims, enqueued_at) "
-        "VALUES (?, ?, NULL, 0, ?)",
-        (str(order_id), now, now),
+        "INSERT INTO order_outbox "
+        "(order_id, available_at, lease_token, claims, enqueued_at, trace_context) "
+        "VALUES (?, ?, NULL, 0, ?, ?)",
+        (str(order_id), now, now, trace_context),
     )
