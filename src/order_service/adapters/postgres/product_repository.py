@@ -2,7 +2,7 @@
 
 import asyncpg
 
-from order_service.adapters.product_rows import PRODUCT_COLUMNS, product_from_row
+from order_service.adapters.product_rows import PRODUCT_COLUMNS, product_from_row, product_values
 from order_service.application.deadline import remaining
 from order_service.domain.products import Product, ProductAlreadyExists
 
@@ -23,15 +23,7 @@ class PostgresProductRepository:
     async def add(self, product: Product) -> None:
         try:
             await self._pool.execute(
-                _ADD,
-                product.sku,
-                product.name,
-                product.description,
-                product.price_cents,
-                product.currency,
-                product.created_at,
-                product.image_id,
-                timeout=remaining(self._timeout),
+                _ADD, *product_values(product), timeout=remaining(self._timeout)
             )
         except asyncpg.UniqueViolationError:
             raise ProductAlreadyExists from None

@@ -1,8 +1,10 @@
 """The embedded store: one SQLite file in WAL mode, opened once per process."""
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -35,3 +37,11 @@ async def open_sqlite(path: Path) -> AsyncIterator[aiosqlite.Connection]:
 async def ping_sqlite(connection: aiosqlite.Connection) -> None:
     async with connection.execute("SELECT 1") as cursor:
         await cursor.fetchone()
+
+
+def sqlite_values(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """uuids and datetimes as the text SQLite stores (ISO 8601 keeps time order)."""
+    return tuple(
+        str(v) if isinstance(v, uuid.UUID) else v.isoformat() if hasattr(v, "isoformat") else v
+        for v in values
+    )

@@ -8,11 +8,8 @@ from contextlib import asynccontextmanager
 import aiosqlite
 
 from order_service.adapters.order_rows import ORDER_COLUMNS, mutable_values, order_from_row
-from order_service.adapters.sqlite.order_repository import (
-    UPDATE_ORDER,
-    SqliteOrderDb,
-    sqlite_values,
-)
+from order_service.adapters.sqlite.database import sqlite_values
+from order_service.adapters.sqlite.order_repository import UPDATE_ORDER, SqliteOrderDb
 from order_service.application.order_ports import Claim, LeaseLost, QueueStats
 from order_service.domain.orders import Order
 

@@ -17,6 +17,7 @@ from order_service.adapters.order_rows import (
     order_from_row,
     order_values,
 )
+from order_service.adapters.sqlite.database import sqlite_values
 from order_service.domain.orders import (
     IdempotencyKeyInUse,
     InvalidTransition,
@@ -55,14 +56,6 @@ class SqliteOrderDb:
     async def fetch(self, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
         async with self._lock, self.connection.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
-
-
-def sqlite_values(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """uuids and datetimes as the text SQLite stores (ISO 8601 keeps time order)."""
-    return tuple(
-        str(v) if isinstance(v, uuid.UUID) else v.isoformat() if hasattr(v, "isoformat") else v
-        for v in values
-    )
 
 
 class SqliteOrderRepository:

@@ -4,7 +4,8 @@ import sqlite3
 
 import aiosqlite
 
-from order_service.adapters.product_rows import PRODUCT_COLUMNS, product_from_row
+from order_service.adapters.product_rows import PRODUCT_COLUMNS, product_from_row, product_values
+from order_service.adapters.sqlite.database import sqlite_values
 from order_service.domain.products import Product, ProductAlreadyExists
 
 _GET = f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku = ?"  # noqa: S608 - constant columns
@@ -23,18 +24,7 @@ class SqliteProductRepository:
 
     async def add(self, product: Product) -> None:
         try:
-            await self._db.execute(
-                _ADD,
-                (
-                    product.sku,
-                    product.name,
-                    product.description,
-                    product.price_cents,
-                    product.currency,
-                    product.created_at.isoformat(),
-                    product.image_id,
-                ),
-            )
+            await self._db.execute(_ADD, sqlite_values(product_values(product)))
         except sqlite3.IntegrityError as error:
             if "products.sku" in str(error):
                 raise ProductAlreadyExists from None
