@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from order_service.platform.metrics import TICK_SECONDS
 from tests.conftest import unavailable
+from tests.integration.order_processes import wait_until
 from tests.service_process import RunningService, running_service
 
 BATCH = 40
@@ -85,10 +87,18 @@ def test_a_scrape_sums_every_worker_and_passes_promtool(tmp_path: Path) -> None:
         sent = statuses.total()
         assert statuses == {200: sent // 2, 404: sent // 2}
         assert len(access_pids(service)) == 2, "both workers must serve, or the sum proves nothing"
-        text = httpx.get(f"{service.base_url}/metrics", timeout=10).text
+        key = (("code", "200"), ("handler", "/openapi.json"), ("method", "GET"))
+        scrapes: list[str] = []
+
+        def scrape_has_every_request() -> bool:
+            # Each worker writes its counts to the shared files every TICK_SECONDS (0.1 s).
+            scrapes.append(httpx.get(f"{service.base_url}/metrics", timeout=10).text)
+            return samples(scrapes[-1], "http_requests_total").get(key) == sent // 2
+
+        wait_until(scrape_has_every_request, timeout=5, interval=TICK_SECONDS)
+        text = scrapes[-1]
 
     requests = samples(text, "http_requests_total")
-    key = (("code", "200"), ("handler", "/openapi.json"), ("method", "GET"))
     assert requests[key] == sent // 2
     assert requests[(("code", "404"), ("handler", "unmatched"), ("method", "GET"))] == sent // 2
     durations = samples(text, "http_request_duration_seconds_count")

@@ -67,6 +67,7 @@ async def quiet_app(var_dir: Path) -> AsyncIterator[HttpApp]:
 def counted(app: HttpApp, **labels: str) -> float:
     metrics = app.telemetry.metrics
     assert metrics is not None
+    metrics.flush()
     value = metrics.registry.get_sample_value("http_requests_total", labels)
     return value or 0.0
 

@@ -44,6 +44,9 @@ PAUSE_BUCKETS = tuple(0.0001 * 2**k for k in range(12))
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _EXEMPLAR_FILE = "exemplars_{pid}.json"
+# How often each worker writes its request counts to the shared files and times its loop: a
+# scrape sees another worker's requests at most this late.
+TICK_SECONDS = 0.1
 
 
 class PoolStats(NamedTuple):
@@ -156,29 +159,25 @@ class Metrics:
             multiprocess_mode="max",
         )
         self.build_info.labels(version, _commit_of(version), platform.python_version()).set(1)
-        self._request_children: dict[tuple[str, str, int], Any] = {}
-        self._duration_children: dict[str, Any] = {}
+        self._tally = _RequestTally()
         self._exemplars = ExemplarStore(self.multiprocess_dir)
         self._gc_pauses: deque[tuple[int, float]] = deque(maxlen=10_000)
         self._gc_started = 0.0
         self._cpu_seen = 0.0
 
-    # The hot path: two dict lookups and two memory-mapped writes per request.
+    # The hot path: counted in plain dicts of this process, written to the shared metric
+    # files by `flush` a few times a second (ADR 0010): prometheus_client's own update takes a
+    # lock, checks the pid and writes the memory-mapped file three times per request.
     def observe_request(
         self, method: str, handler: str, code: int, seconds: float, trace_id: str | None
     ) -> None:
-        key = (method, handler, code)
-        counter = self._request_children.get(key)
-        if counter is None:
-            label = method if method in _METHODS else "OTHER"
-            counter = self._request_children[key] = self.requests.labels(label, handler, code)
-        counter.inc()
-        histogram = self._duration_children.get(handler)
-        if histogram is None:
-            histogram = self._duration_children[handler] = self.duration.labels(handler)
-        histogram.observe(seconds)
+        self._tally.add(method, handler, code, seconds)
         if trace_id is not None:
             self._exemplars.record(handler, seconds, trace_id)
+
+    def flush(self) -> None:
+        """Write the requests counted since the last flush into the metrics."""
+        self._tally.flush_into(self.requests, self.duration)
 
     # GC callbacks run inside whatever code allocated; they only append to a deque (no lock
     # that the interrupted code might hold), and the ticker moves the pauses to the histogram.
@@ -217,7 +216,8 @@ class Metrics:
         in_flight: Callable[[], int] = lambda: 0,
         interval: float = 1.0,
     ) -> AsyncIterator[None]:
-        """Sample loop lag, GC, pools and the process while the app serves."""
+        """Flush request counts and time the loop every tick; sample GC, pools and the
+        process every `interval`, while the app serves."""
         pools = pools or {}
         gc.callbacks.append(self._on_gc)
         self.workers.set(1)
@@ -231,6 +231,7 @@ class Metrics:
                     ticker.cancel()
         finally:
             gc.callbacks.remove(self._on_gc)
+            self.flush()
             self.workers.set(0)
             if self.multiprocess_dir:
                 # This worker's live gauges leave the sums; its counters stay in the totals.
@@ -241,17 +242,23 @@ class Metrics:
         self, pools: dict[str, PoolSampler], in_flight: Callable[[], int], interval: float
     ) -> None:
         loop = asyncio.get_running_loop()
+        next_sample = loop.time() + interval
         while True:
             started = loop.time()
-            await asyncio.sleep(interval)
-            self.loop_lag.observe(max(0.0, loop.time() - started - interval))
+            await asyncio.sleep(TICK_SECONDS)
+            now = loop.time()
+            self.loop_lag.observe(max(0.0, now - started - TICK_SECONDS))
             try:
-                self.sample(pools, in_flight)
+                self.flush()
+                if now >= next_sample:
+                    next_sample = now + interval
+                    self.sample(pools, in_flight)
             except Exception:  # noqa: BLE001 - a failing sampler must not stop the others
                 _log.exception("metrics sampling failed")
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The scrape: every process's totals, as OpenMetrics with exemplars if asked for."""
+        self.flush()
         encode, content_type = choose_encoder(accept)
         return encode(_Scrape(self._source(), self._exemplars)), content_type
 
@@ -261,6 +268,45 @@ class Metrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
         return registry
+
+
+class _RequestTally:
+    """Requests counted since the last flush: (method, handler, code) -> count, and per handler
+    the count in each latency bucket (non-cumulative, as prometheus_client stores them) and the
+    sum of the durations."""
+
+    __slots__ = ("_counts", "_durations", "_methods")
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, int], int] = {}
+        self._durations: dict[str, list[float]] = {}
+        self._methods: dict[str, str] = {method: method for method in _METHODS}
+
+    def add(self, method: str, handler: str, code: int, seconds: float) -> None:
+        key = (method, handler, code)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        row = self._durations.get(handler)
+        if row is None:
+            row = self._durations[handler] = [0.0] * (len(HTTP_BUCKETS) + 2)
+        # `le` is inclusive: the first bound >= seconds; past the last one, the +Inf bucket.
+        row[bisect.bisect_left(HTTP_BUCKETS, seconds)] += 1
+        row[-1] += seconds
+
+    def flush_into(self, requests: Counter, duration: Histogram) -> None:
+        counts, self._counts = self._counts, {}
+        durations, self._durations = self._durations, {}
+        for (method, handler, code), count in counts.items():
+            label = self._methods.get(method, "OTHER")  # a client's method is not a label value
+            requests.labels(label, handler, code).inc(count)
+        for handler, row in durations.items():
+            child = duration.labels(handler)
+            # Histogram has no bulk observe. Its children keep one value per bucket
+            # (non-cumulative) and one sum: private, but unchanged for years; a unit test
+            # checks that a flush scrapes exactly as the same observe() calls would.
+            for value, observed in zip(child._buckets, row[:-1], strict=True):
+                if observed:
+                    value.inc(observed)
+            child._sum.inc(row[-1])
 
 
 class _InProcess:

@@ -29,6 +29,9 @@ _RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
 # Set by the HTTP edge around the one start_span call whose root it has already sampled in.
 _sampled_by_edge: ContextVar[bool] = ContextVar("sampled_by_edge", default=False)
 _global_provider_set: list[bool] = []
+# Set by the HTTP edge for the life of a request its sampler dropped: the use-case wrappers
+# then skip their spans (which would be dropped too) for the price of one variable read.
+unsampled_request: ContextVar[bool] = ContextVar("unsampled_request", default=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +201,8 @@ def _spanned(
 ) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - any method
+        if unsampled_request.get():
+            return await method(*args, **kwargs)
         parent = trace.get_current_span().get_span_context()
         if parent.is_valid and not parent.trace_flags.sampled:
             # Inside a trace the sampler dropped: a child would be dropped too, so skip its

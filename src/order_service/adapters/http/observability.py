@@ -33,7 +33,7 @@ from opentelemetry.trace import (
 from order_service.platform.logging import ACCESS_LOGGER
 from order_service.platform.logging import request_id as request_id_var
 from order_service.platform.metrics import Metrics
-from order_service.platform.tracing import Tracing
+from order_service.platform.tracing import Tracing, unsampled_request
 
 UNMATCHED = "unmatched"  # the `handler` label and span name of every path no route knows
 _access = logging.getLogger(ACCESS_LOGGER)
@@ -69,20 +69,33 @@ class RequestIds:
             # An id from the client is echoed only if it cannot forge log lines or headers.
             if name == b"x-request-id" and _SANE_REQUEST_ID.match(value):
                 return value.decode("ascii")
+        return self.new()
+
+    def new(self) -> str:
         return f"{self._prefix}-{next(self._counter):x}"
 
 
 class Observation:
     """One request in progress, from arrival to the last byte."""
 
-    __slots__ = ("context_token", "request_id", "span", "started", "trace_token")
+    __slots__ = (
+        "context_token",
+        "recording",
+        "request_id",
+        "span",
+        "started",
+        "trace_token",
+        "unsampled_token",
+    )
 
     def __init__(self, request_id: str, started: float) -> None:
         self.request_id = request_id
         self.started = started
         self.context_token = request_id_var.set(request_id)
         self.span: Span | None = None
+        self.recording = False  # the span is sampled: it is exported, with its attributes
         self.trace_token: Token[Context] | None = None
+        self.unsampled_token: Token[bool] | None = None
 
 
 class EdgeTelemetry:
@@ -106,19 +119,37 @@ class EdgeTelemetry:
 
     def begin(self, scope: dict[str, Any], handler: str | None, *, traced: bool) -> Observation:
         headers: _Headers = scope["headers"]
-        observation = Observation(self._ids.take(headers), time.perf_counter())
-        if self.tracing is not None and traced:
-            observation.span = self._start_span(self.tracing, scope, headers, handler)
-            observation.trace_token = otel_context.attach(
-                trace.set_span_in_context(observation.span)
-            )
+        tracing = self.tracing if traced else None
+        if tracing is None:
+            return Observation(self._ids.take(headers), time.perf_counter())
+        # One pass over the headers for both the request id and the trace parent.
+        request_id: str | None = None
+        has_parent = False
+        for name, value in headers:
+            if name == b"traceparent":
+                has_parent = True
+            elif name == b"x-request-id" and request_id is None and _SANE_REQUEST_ID.match(value):
+                request_id = value.decode("ascii")
+        observation = Observation(request_id or self._ids.new(), time.perf_counter())
+        span = observation.span = self._start_span(tracing, scope, headers, handler, has_parent)
+        observation.trace_token = otel_context.attach(trace.set_span_in_context(span))
+        if span.is_recording():
+            observation.recording = True
+        else:
+            # Lets the use-case wrappers skip child spans with one context-variable read.
+            observation.unsampled_token = unsampled_request.set(True)
         return observation
 
     def _start_span(
-        self, tracing: Tracing, scope: dict[str, Any], headers: _Headers, handler: str | None
+        self,
+        tracing: Tracing,
+        scope: dict[str, Any],
+        headers: _Headers,
+        handler: str | None,
+        has_parent: bool,
     ) -> Span:
         rate = tracing.root_rate
-        if rate is not None and not any(name == b"traceparent" for name, _ in headers):
+        if rate is not None and not has_parent:
             # A new root under a ratio sampler: draw it here. Dropped ones (most) get a
             # non-recording span, so children and logs still see one trace id, at a fraction
             # of the SDK's cost; drawn ones go to the SDK, which must keep them.
@@ -164,13 +195,12 @@ class EdgeTelemetry:
         label = handler or UNMATCHED
         span = observation.span
         trace_id: str | None = None
-        if span is not None:
+        if observation.recording:
+            assert span is not None  # noqa: S101 - recording implies a span
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR))
-            context = span.get_span_context()
-            if context.trace_flags.sampled:
-                trace_id = format(context.trace_id, "032x")
+            trace_id = format(span.get_span_context().trace_id, "032x")
         if self.metrics is not None:
             self.metrics.observe_request(method, label, status, elapsed, trace_id)
         if (
@@ -192,7 +222,10 @@ class EdgeTelemetry:
                 },
             )
         if span is not None:
-            span.end()
+            if observation.recording:
+                span.end()
+            if observation.unsampled_token is not None:
+                unsampled_request.reset(observation.unsampled_token)
             if observation.trace_token is not None:
                 otel_context.detach(observation.trace_token)
         request_id_var.reset(observation.context_token)
