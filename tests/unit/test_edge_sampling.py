@@ -4,7 +4,7 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 
 from order_service.adapters.http.observability import EdgeTelemetry
 from order_service.platform.tracing import root_sampling_rate, tracing
@@ -84,3 +84,39 @@ def test_only_ratio_samplers_let_the_edge_draw_roots() -> None:
     )
     assert root_sampling_rate({"OTEL_TRACES_SAMPLER": "always_on"}) is None
     assert root_sampling_rate({}) is None
+
+
+def test_a_dropped_root_shows_one_trace_id_to_logs_children_and_outbound_calls(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    edge = EdgeTelemetry(metrics=None, log_sample_rate=0.0)
+    with tracing(service_version="test") as traces:
+        assert traces is not None
+        edge.tracing = traces
+        scope = {"method": "GET", "path": "/x", "headers": [], "client": ("c", 1)}
+        observation = edge.begin(scope, "/x", traced=True)
+        seen_first = trace.get_current_span().get_span_context()
+        outbound: dict[str, str] = {}
+        propagate.inject(outbound)
+        with traces.tracer.start_as_current_span("child") as child:
+            child_context = child.get_span_context()
+        edge.end(
+            observation,
+            method="GET",
+            handler="/x",
+            status=200,
+            bytes_in=0,
+            bytes_out=0,
+            client="c",
+            probe=False,
+        )
+    assert seen_first.is_valid
+    assert not seen_first.trace_flags.sampled
+    assert trace.get_current_span().get_span_context() != seen_first  # detached at the end
+    trace_hex = format(seen_first.trace_id, "032x")
+    assert outbound["traceparent"] == f"00-{trace_hex}-{seen_first.span_id:016x}-00"
+    assert child_context.trace_id == seen_first.trace_id  # the child follows the dropped root
+    assert not child_context.trace_flags.sampled
+    assert receiver.spans == []

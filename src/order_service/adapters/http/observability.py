@@ -57,6 +57,25 @@ _GETTER = _AsgiHeaders()
 _random_bits = random.getrandbits
 
 
+class UnsampledRoot(NonRecordingSpan):
+    """A new root the edge's sampler dropped. Its trace and span ids are drawn only when
+    something asks for them (a log line, an outbound call, a child span), which most requests
+    never do; from then on they stay the same for the whole request."""
+
+    def __init__(self) -> None:  # the base would take a context drawn up front
+        self._drawn: SpanContext | None = None
+
+    def get_span_context(self) -> SpanContext:
+        if self._drawn is None:
+            self._drawn = SpanContext(
+                _random_bits(128) or 1, _random_bits(64) or 1, is_remote=False
+            )
+        return self._drawn
+
+    def __repr__(self) -> str:
+        return f"UnsampledRoot({self.get_span_context()!r})"
+
+
 class RequestIds:
     """Unique ids without a random draw per request: a random process prefix and a counter."""
 
@@ -80,6 +99,7 @@ class Observation:
 
     __slots__ = (
         "context_token",
+        "draw",
         "recording",
         "request_id",
         "span",
@@ -91,6 +111,7 @@ class Observation:
     def __init__(self, request_id: str, started: float) -> None:
         self.request_id = request_id
         self.started = started
+        self.draw = -1.0  # the sampling draw, when tracing made one; else drawn at the end
         self.context_token = request_id_var.set(request_id)
         self.span: Span | None = None
         self.recording = False  # the span is sampled: it is exported, with its attributes
@@ -131,7 +152,12 @@ class EdgeTelemetry:
             elif name == b"x-request-id" and request_id is None and _SANE_REQUEST_ID.match(value):
                 request_id = value.decode("ascii")
         observation = Observation(request_id or self._ids.new(), time.perf_counter())
-        span = observation.span = self._start_span(tracing, scope, headers, handler, has_parent)
+        # One draw decides both samples, so a traced request's access-log line is kept too
+        # (when the log rate is at least the trace rate); each rate still holds on its own.
+        observation.draw = self._random()
+        span = observation.span = self._start_span(
+            tracing, scope, headers, handler, has_parent=has_parent, draw=observation.draw
+        )
         observation.trace_token = otel_context.attach(trace.set_span_in_context(span))
         if span.is_recording():
             observation.recording = True
@@ -146,17 +172,17 @@ class EdgeTelemetry:
         scope: dict[str, Any],
         headers: _Headers,
         handler: str | None,
+        *,
         has_parent: bool,
+        draw: float,
     ) -> Span:
         rate = tracing.root_rate
         if rate is not None and not has_parent:
             # A new root under a ratio sampler: draw it here. Dropped ones (most) get a
             # non-recording span, so children and logs still see one trace id, at a fraction
             # of the SDK's cost; drawn ones go to the SDK, which must keep them.
-            if self._random() >= rate:
-                return NonRecordingSpan(
-                    SpanContext(_random_bits(128) or 1, _random_bits(64) or 1, is_remote=False)
-                )
+            if draw >= rate:
+                return UnsampledRoot()
             with tracing.sampled_root():
                 return self._sdk_span(tracing.tracer, scope, Context(), handler)
         parent: Context = propagate.extract(headers, getter=_GETTER)
@@ -206,7 +232,11 @@ class EdgeTelemetry:
         if (
             status >= 400
             or elapsed >= self._slow
-            or (not probe and self._random() < self._sample_rate)
+            or (
+                not probe
+                and (observation.draw if observation.draw >= 0 else self._random())
+                < self._sample_rate
+            )
         ):
             _access.log(
                 logging.WARNING if status >= 500 else logging.INFO,
