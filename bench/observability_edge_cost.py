@@ -59,17 +59,8 @@ def best_of(run: Callable[[], None]) -> float:
 def edge(telemetry: EdgeTelemetry) -> Callable[[], None]:
     def run() -> None:
         for _ in range(N):
-            observation = telemetry.begin(SCOPE, "/v1/users/{id}", traced=True)
-            telemetry.end(
-                observation,
-                method="GET",
-                handler="/v1/users/{id}",
-                status=200,
-                bytes_in=0,
-                bytes_out=150,
-                client="127.0.0.1",
-                probe=False,
-            )
+            observation = telemetry.begin(SCOPE, "/v1/users/{id}", probe=False)
+            telemetry.end(observation, 200, bytes_in=0, bytes_out=150)
 
     return run
 

@@ -24,18 +24,9 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
 def serve(edge: EdgeTelemetry, headers: list[tuple[bytes, bytes]]) -> tuple[int, bool]:
     """One request through the edge: the trace id its logs would carry, and whether sampled."""
     scope = {"method": "GET", "path": "/v1/users/1", "headers": headers, "client": ("c", 1)}
-    observation = edge.begin(scope, "/v1/users/{id}", traced=True)
+    observation = edge.begin(scope, "/v1/users/{id}", probe=False)
     current = trace.get_current_span().get_span_context()
-    edge.end(
-        observation,
-        method="GET",
-        handler="/v1/users/{id}",
-        status=200,
-        bytes_in=0,
-        bytes_out=0,
-        client="c",
-        probe=False,
-    )
+    edge.end(observation, 200, bytes_in=0, bytes_out=0)
     return current.trace_id, current.trace_flags.sampled
 
 
@@ -96,22 +87,13 @@ def test_a_dropped_root_shows_one_trace_id_to_logs_children_and_outbound_calls(
         assert traces is not None
         edge.tracing = traces
         scope = {"method": "GET", "path": "/x", "headers": [], "client": ("c", 1)}
-        observation = edge.begin(scope, "/x", traced=True)
+        observation = edge.begin(scope, "/x", probe=False)
         seen_first = trace.get_current_span().get_span_context()
         outbound: dict[str, str] = {}
         propagate.inject(outbound)
         with traces.tracer.start_as_current_span("child") as child:
             child_context = child.get_span_context()
-        edge.end(
-            observation,
-            method="GET",
-            handler="/x",
-            status=200,
-            bytes_in=0,
-            bytes_out=0,
-            client="c",
-            probe=False,
-        )
+        edge.end(observation, 200, bytes_in=0, bytes_out=0)
     assert seen_first.is_valid
     assert not seen_first.trace_flags.sampled
     assert trace.get_current_span().get_span_context() != seen_first  # detached at the end

@@ -312,9 +312,11 @@ class HttpApp:
             unrouted: HttpProblem | None = problem
         else:
             unrouted = None
-        handler = route.path if route is not None else None
-        probe = route is not None and route.probe
-        observation = self.telemetry.begin(scope, handler, traced=not probe)
+        observation = self.telemetry.begin(
+            scope,
+            route.path if route is not None else None,
+            probe=route is not None and route.probe,
+        )
         status = 500
         bytes_out = 0
         try:
@@ -337,13 +339,9 @@ class HttpApp:
         finally:
             self.telemetry.end(
                 observation,
-                method=scope["method"],
-                handler=handler,
-                status=status,
+                status,
                 bytes_in=request.body_size if request is not None else 0,
                 bytes_out=bytes_out,
-                client=request.client if request is not None else _client(scope),
-                probe=probe,
             )
 
     async def _respond(self, route: Route, request: Request, receive: Receive) -> Response:
@@ -516,8 +514,3 @@ async def _send(send: Send, response: Response, *, head: bool = False) -> None:
 def _problem_response(problem: HttpProblem, path: str) -> Response:
     body = _encode(problem.body(path))
     return Response(problem.status, body, problem.headers, PROBLEM_CONTENT_TYPE)
-
-
-def _client(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"

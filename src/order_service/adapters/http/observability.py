@@ -54,6 +54,7 @@ class _AsgiHeaders(Getter[_Headers]):
 
 
 _GETTER = _AsgiHeaders()
+_EMPTY = Context()  # the context a request starts from: each request's span goes into a copy
 _random_bits = random.getrandbits
 
 
@@ -100,17 +101,25 @@ class Observation:
     __slots__ = (
         "context_token",
         "draw",
+        "handler",
+        "probe",
         "recording",
         "request_id",
+        "scope",
         "span",
         "started",
         "trace_token",
         "unsampled_token",
     )
 
-    def __init__(self, request_id: str, started: float) -> None:
+    def __init__(
+        self, scope: dict[str, Any], handler: str | None, request_id: str, *, probe: bool
+    ) -> None:
+        self.started = time.perf_counter()
+        self.scope = scope
+        self.handler = handler
+        self.probe = probe
         self.request_id = request_id
-        self.started = started
         self.draw = -1.0  # the sampling draw, when tracing made one; else drawn at the end
         self.context_token = request_id_var.set(request_id)
         self.span: Span | None = None
@@ -138,11 +147,13 @@ class EdgeTelemetry:
         # Sampling draws (logs, trace roots): statistical, not security-relevant.
         self._random = draw
 
-    def begin(self, scope: dict[str, Any], handler: str | None, *, traced: bool) -> Observation:
+    def begin(self, scope: dict[str, Any], handler: str | None, *, probe: bool) -> Observation:
+        """`handler` is the route template, None for a path no route knows. Probes are
+        counted but not traced, and logged only when they fail."""
         headers: _Headers = scope["headers"]
-        tracing = self.tracing if traced else None
+        tracing = None if probe else self.tracing
         if tracing is None:
-            return Observation(self._ids.take(headers), time.perf_counter())
+            return Observation(scope, handler, self._ids.take(headers), probe=probe)
         # One pass over the headers for both the request id and the trace parent.
         request_id: str | None = None
         has_parent = False
@@ -151,14 +162,14 @@ class EdgeTelemetry:
                 has_parent = True
             elif name == b"x-request-id" and request_id is None and _SANE_REQUEST_ID.match(value):
                 request_id = value.decode("ascii")
-        observation = Observation(request_id or self._ids.new(), time.perf_counter())
+        observation = Observation(scope, handler, request_id or self._ids.new(), probe=probe)
         # One draw decides both samples, so a traced request's access-log line is kept too
         # (when the log rate is at least the trace rate); each rate still holds on its own.
         observation.draw = self._random()
         span = observation.span = self._start_span(
             tracing, scope, headers, handler, has_parent=has_parent, draw=observation.draw
         )
-        observation.trace_token = otel_context.attach(trace.set_span_in_context(span))
+        observation.trace_token = otel_context.attach(trace.set_span_in_context(span, _EMPTY))
         if span.is_recording():
             observation.recording = True
         else:
@@ -205,20 +216,10 @@ class EdgeTelemetry:
         name = f"{method} {handler or UNMATCHED}"
         return tracer.start_span(name, parent, SpanKind.SERVER, attributes)
 
-    def end(
-        self,
-        observation: Observation,
-        *,
-        method: str,
-        handler: str | None,
-        status: int,
-        bytes_in: int,
-        bytes_out: int,
-        client: str,
-        probe: bool,
-    ) -> None:
+    def end(self, observation: Observation, status: int, *, bytes_in: int, bytes_out: int) -> None:
         elapsed = time.perf_counter() - observation.started
-        label = handler or UNMATCHED
+        label = observation.handler or UNMATCHED
+        scope = observation.scope
         span = observation.span
         trace_id: str | None = None
         if observation.recording:
@@ -228,27 +229,28 @@ class EdgeTelemetry:
                 span.set_status(Status(StatusCode.ERROR))
             trace_id = format(span.get_span_context().trace_id, "032x")
         if self.metrics is not None:
-            self.metrics.observe_request(method, label, status, elapsed, trace_id)
+            self.metrics.observe_request(scope["method"], label, status, elapsed, trace_id)
         if (
             status >= 400
             or elapsed >= self._slow
             or (
-                not probe
+                not observation.probe
                 and (observation.draw if observation.draw >= 0 else self._random())
                 < self._sample_rate
             )
         ):
+            client = scope.get("client")
             _access.log(
                 logging.WARNING if status >= 500 else logging.INFO,
                 "http request",
                 extra={
-                    "method": method,
+                    "method": scope["method"],
                     "route": label,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),
                     "bytes_in": bytes_in,
                     "bytes_out": bytes_out,
-                    "client": client,
+                    "client": str(client[0]) if client else "unknown",
                 },
             )
         if span is not None:
