@@ -34,7 +34,7 @@ from opentelemetry import context, trace  # noqa: E402
 from order_service.adapters.http.observability import EdgeTelemetry  # noqa: E402
 from order_service.platform.logging import configure_logging  # noqa: E402
 from order_service.platform.metrics import Metrics  # noqa: E402
-from order_service.platform.tracing import trace_methods, tracing  # noqa: E402
+from order_service.platform.tracing import trace_methods, tracing, unsampled_request  # noqa: E402
 
 SCOPE = {
     "type": "http",
@@ -72,9 +72,13 @@ class UseCase:
 
 def calls(method: Callable[[], Awaitable[int]], parent: trace.Span | None) -> Callable[[], None]:
     async def many() -> None:
+        # As the edge leaves it for a request its sampler dropped: the span and the flag.
         token = context.attach(trace.set_span_in_context(parent)) if parent else None
+        flag = unsampled_request.set(True) if parent and not parent.is_recording() else None
         for _ in range(N):
             await method()
+        if flag is not None:
+            unsampled_request.reset(flag)
         if token is not None:
             context.detach(token)
 
