@@ -161,7 +161,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve HTTP (the API, probes and docs)")
     serve.add_argument("--host", dest="http_host")
     serve.add_argument("--port", dest="http_port", type=int)
-    serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (default: 1 on SQLite, else one per core)",
+    )
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser(

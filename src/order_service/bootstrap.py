@@ -4,6 +4,8 @@ Read top to bottom, `wire()` is the whole dependency graph; its exit stack close
 in reverse order on shutdown.
 """
 
+from __future__ import annotations
+
 import asyncio
 import logging
 import signal
@@ -11,17 +13,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiosqlite
-import asyncpg
 import httpx
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from order_service import __version__
 from order_service.adapters.blobs.filesystem import FilesystemBlobStore
-from order_service.adapters.blobs.s3 import S3BlobStore
 from order_service.adapters.crypto.argon2_hasher import Argon2PasswordHasher
 from order_service.adapters.crypto.jwt_tokens import JwtTokens, KeyRing
 from order_service.adapters.dispatch_metrics import PrometheusDispatchObserver, limiter_fallback
@@ -41,17 +39,8 @@ from order_service.adapters.images.tracing import TracedBlobStore
 from order_service.adapters.memory.cached_user_repository import InProcessCachedUserRepository
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
 from order_service.adapters.memory.rate_limiter import InProcessRateLimiter
-from order_service.adapters.postgres.database import open_postgres_pool, ping_postgres
-from order_service.adapters.postgres.order_outbox import PostgresOrderOutbox
-from order_service.adapters.postgres.order_repository import PostgresOrderRepository
-from order_service.adapters.postgres.product_repository import PostgresProductRepository
-from order_service.adapters.postgres.search_index import PostgresSearchIndex, PostgresSearchIndexer
-from order_service.adapters.postgres.user_repository import PostgresUserRepository
 from order_service.adapters.providers.http_client import HttpFulfilmentProvider
 from order_service.adapters.providers.simulator import ProviderSimulator, SimulatorConfig
-from order_service.adapters.redis.cached_user_repository import RedisCachedUserRepository
-from order_service.adapters.redis.failure_throttle import RedisFailureThrottle
-from order_service.adapters.redis.rate_limiter import RedisRateLimiter
 from order_service.adapters.sqlite.database import open_sqlite, ping_sqlite, sqlite_path
 from order_service.adapters.sqlite.order_outbox import SqliteOrderOutbox
 from order_service.adapters.sqlite.order_repository import SqliteOrderDb, SqliteOrderRepository
@@ -78,6 +67,18 @@ from order_service.platform.gc_tuning import tune_gc
 from order_service.platform.logging import configure_logging
 from order_service.platform.metrics import Metrics, PoolStats
 from order_service.platform.tracing import SpanKind, Tracer, trace_methods, tracing
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import asyncpg
+    from redis.asyncio import Redis
+
+    Database: TypeAlias = aiosqlite.Connection | asyncpg.Pool
+
+# Drivers and clients of the production parts (asyncpg, redis, obstore) are imported where
+# their setting selects them, not above: the embedded default never loads them, which keeps
+# its start-up short (docs/performance.md, "Start-up").
 
 APP_FACTORY = "order_service.bootstrap:create_app"
 
@@ -222,14 +223,12 @@ def _cached_user_store(
     """Reads by id from memory, then Redis (shared by every replica), then the store."""
     users = store
     if settings.redis_url is not None:
-        redis = Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-            # A cache that retries makes an outage slower than having no cache.
-            retry=Retry(NoBackoff(), 0),
+        from order_service.adapters.redis.cached_user_repository import (  # noqa: PLC0415
+            RedisCachedUserRepository,
         )
-        stack.push_async_callback(redis.aclose)
+
+        # A cache that retries makes an outage slower than having no cache.
+        redis = _redis_client(settings.redis_url, settings, stack, retries=False)
         users = RedisCachedUserRepository(
             users, redis, ttl_seconds=settings.user_cache_redis_ttl_seconds
         )
@@ -242,7 +241,25 @@ def _cached_user_store(
     return users
 
 
-Database = aiosqlite.Connection | asyncpg.Pool
+def _redis_client(
+    url: str, settings: Settings, stack: AsyncExitStack, *, retries: bool = True
+) -> Redis:
+    from redis.asyncio import Redis  # noqa: PLC0415 - only when Redis is configured
+    from redis.asyncio.retry import Retry  # noqa: PLC0415
+    from redis.backoff import NoBackoff  # noqa: PLC0415
+
+    timeout = settings.redis_timeout_seconds
+    if retries:
+        redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    else:
+        redis = Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+    stack.push_async_callback(redis.aclose)
+    return redis
 
 
 async def _open_database(
@@ -253,6 +270,11 @@ async def _open_database(
         connection = await stack.enter_async_context(open_sqlite(sqlite_path(url)))
         readiness.append(ReadinessCheck("database", lambda: ping_sqlite(connection)))
         return connection
+    from order_service.adapters.postgres.database import (  # noqa: PLC0415 - PostgreSQL only
+        open_postgres_pool,
+        ping_postgres,
+    )
+
     pool = await stack.enter_async_context(
         open_postgres_pool(
             url,
@@ -289,6 +311,10 @@ def _user_repository(
             attributes = {"db.system": "sqlite"}
             trace_methods(users, tracer, "sqlite", kind=SpanKind.CLIENT, attributes=attributes)
         return users
+    from order_service.adapters.postgres.user_repository import (  # noqa: PLC0415
+        PostgresUserRepository,
+    )
+
     # asyncpg's own instrumentation (platform/tracing.py) gives every query its span.
     return PostgresUserRepository(database, timeout=settings.db_timeout_seconds)
 
@@ -306,6 +332,14 @@ def _search_store(
             SqliteSearchIndexer(database),
             sqlite_indices,
         )
+    from order_service.adapters.postgres.product_repository import (  # noqa: PLC0415
+        PostgresProductRepository,
+    )
+    from order_service.adapters.postgres.search_index import (  # noqa: PLC0415
+        PostgresSearchIndex,
+        PostgresSearchIndexer,
+    )
+
     timeout = settings.db_timeout_seconds
     postgres_indices: dict[IndexName, SearchIndex] = {
         name: PostgresSearchIndex(database, name, timeout=timeout) for name in IndexName
@@ -323,12 +357,11 @@ async def _open_failure_throttle(
     window = settings.login_failure_window_seconds
     if settings.redis_url is None:
         return InProcessFailureThrottle(window_seconds=window)
-    redis = Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
+    from order_service.adapters.redis.failure_throttle import (  # noqa: PLC0415 - Redis only
+        RedisFailureThrottle,
     )
-    stack.push_async_callback(redis.aclose)
+
+    redis = _redis_client(settings.redis_url, settings, stack)
 
     async def ping() -> None:
         await redis.ping()
@@ -363,7 +396,14 @@ async def _open_order_store(
     settings: Settings, stack: AsyncExitStack, database: Database
 ) -> tuple[OrderRepository, OrderOutbox]:
     timeout = settings.db_timeout_seconds
-    if isinstance(database, asyncpg.Pool):
+    if not isinstance(database, aiosqlite.Connection):
+        from order_service.adapters.postgres.order_outbox import (  # noqa: PLC0415
+            PostgresOrderOutbox,
+        )
+        from order_service.adapters.postgres.order_repository import (  # noqa: PLC0415
+            PostgresOrderRepository,
+        )
+
         return PostgresOrderRepository(database, timeout=timeout), PostgresOrderOutbox(
             database, timeout=timeout
         )
@@ -460,12 +500,9 @@ async def _open_dispatcher(
 def _open_rate_limiter(settings: Settings, stack: AsyncExitStack) -> RateLimiter:
     if settings.redis_url is None:
         return InProcessRateLimiter()
-    redis = Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
-    )
-    stack.push_async_callback(redis.aclose)
+    from order_service.adapters.redis.rate_limiter import RedisRateLimiter  # noqa: PLC0415
+
+    redis = _redis_client(settings.redis_url, settings, stack)
     return RedisRateLimiter(
         redis,
         fallback=InProcessRateLimiter(share=settings.rate_limiter_fallback_share),
@@ -480,6 +517,8 @@ def _open_blob_store(settings: Settings) -> BlobStore:
         return TracedBlobStore(FilesystemBlobStore(settings.var_dir / "blobs"), store="file")
     if url.startswith("file://"):
         return TracedBlobStore(FilesystemBlobStore(Path(url.removeprefix("file://"))), store="file")
+    from order_service.adapters.blobs.s3 import S3BlobStore  # noqa: PLC0415 - obstore: S3 only
+
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     secret = settings.images_s3_secret_access_key
     store = S3BlobStore(

@@ -35,7 +35,25 @@ def test_the_embedded_default_needs_no_configuration(load_settings: Load) -> Non
 
 def test_environment_variables_set_values(load_settings: Load) -> None:
     settings = load_settings({"ORDER_SERVICE_HTTP_PORT": "9000", "ORDER_SERVICE_WORKERS": "4"})
-    assert (settings.http_port, settings.workers) == (9000, 4)
+    assert (settings.http_port, settings.effective_workers) == (9000, 4)
+
+
+def test_the_embedded_sqlite_store_runs_one_worker_and_a_server_store_one_per_core(
+    load_settings: Load,
+) -> None:
+    assert load_settings({}).effective_workers == 1
+    sqlite_file = load_settings({"ORDER_SERVICE_DATABASE_URL": "sqlite:///elsewhere.db"})
+    assert sqlite_file.effective_workers == 1
+    postgres = load_settings({"ORDER_SERVICE_DATABASE_URL": "postgresql://db.internal/orders"})
+    assert postgres.effective_workers == (os.cpu_count() or 1)
+
+
+def test_workers_set_explicitly_win_over_the_store_default(load_settings: Load) -> None:
+    sqlite = load_settings({"ORDER_SERVICE_WORKERS": "3"})
+    postgres = load_settings(
+        {"ORDER_SERVICE_WORKERS": "1", "ORDER_SERVICE_DATABASE_URL": "postgresql://db/orders"}
+    )
+    assert (sqlite.effective_workers, postgres.effective_workers) == (3, 1)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The in-process user cache: what it serves from memory, for how long, and what it never keeps."""
 
 import asyncio
+import gc
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -114,3 +115,53 @@ async def test_unknown_ids_are_not_remembered() -> None:
     await store.save(user)  # registered by another replica a moment later
 
     assert await cache.get_by_id(user.id) == user
+
+
+class RowStore(InMemoryUserRepository):
+    """Builds a new User per read, as the SQL stores do, so only the cache can keep one alive."""
+
+    async def get_by_id(self, user_id: uuid.UUID) -> User | None:
+        found = self.users.get(user_id)
+        return None if found is None else replace(found, id=uuid.UUID(int=user_id.int))
+
+
+async def test_a_hit_returns_the_user_with_every_field_as_stored() -> None:
+    store = RowStore()
+    cache = InProcessCachedUserRepository(store, max_entries=10, ttl_seconds=60)
+    admin = replace(
+        a_user(),
+        roles=frozenset({Role.CUSTOMER, Role.ADMIN}),
+        updated_at=datetime(2026, 2, 1, tzinfo=UTC),  # not part of User equality
+    )
+    await store.save(admin)
+    await cache.get_by_id(admin.id)
+    store.users.clear()  # a second read can only come from the cache
+
+    hit = await cache.get_by_id(admin.id)
+
+    assert hit == admin
+    assert hit is not None
+    assert (hit.updated_at, hit.is_admin) == (admin.updated_at, True)
+
+
+async def test_cached_users_are_nothing_the_garbage_collector_must_walk() -> None:
+    # Full collections walk every tracked object; a cache of 10,000 users used to add 20,000.
+    store = RowStore()
+    cache = InProcessCachedUserRepository(store, max_entries=2_000, ttl_seconds=60)
+    users = [a_user(f"user {n}") for n in range(1_000)]
+    for user in users:
+        await store.save(user)
+    ids = [user.id for user in users]
+    gc.collect()
+    tracked_before = len(gc.get_objects())
+
+    for user_id in ids:
+        await cache.get_by_id(user_id)
+    store.users.clear()
+    del users
+    gc.collect()
+
+    # The store's 1,000 users are gone (-1,000); the cache's entries add nothing tracked.
+    assert len(gc.get_objects()) - tracked_before < -900
+    hits = [await cache.get_by_id(user_id) for user_id in ids]  # and still serves them all
+    assert [hit.id for hit in hits if hit is not None] == ids

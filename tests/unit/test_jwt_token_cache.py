@@ -1,5 +1,6 @@
 """Verified tokens are remembered until they expire, and only verified tokens are."""
 
+import gc
 import uuid
 from datetime import UTC, datetime
 
@@ -104,3 +105,30 @@ def test_a_token_that_failed_is_not_remembered(keys: KeyRing) -> None:
     keys.by_kid.update(known)  # e.g. the key ring caught up with a rotation
 
     assert tokens.verify(token).roles == frozenset({Role.CUSTOMER})
+
+
+def test_remembered_tokens_are_nothing_the_garbage_collector_must_walk(keys: KeyRing) -> None:
+    # Full collections walk every tracked object; 16,384 cached principals used to add 32,768.
+    tokens = tokens_with(keys, now(), cache_size=2_000)
+    issued = [tokens.issue(a_principal()).access_token for _ in range(1_000)]
+    gc.collect()
+    tracked_before = len(gc.get_objects())
+
+    for token in issued:
+        tokens.verify(token)
+    gc.collect()
+
+    assert len(gc.get_objects()) - tracked_before < 100
+
+
+def test_a_remembered_token_gives_back_the_same_subject_and_roles(keys: KeyRing) -> None:
+    tokens = tokens_with(keys, now())
+    admin = Principal(subject=uuid.uuid4(), roles=frozenset({Role.CUSTOMER, Role.ADMIN}))
+    token = tokens.issue(admin).access_token
+    tokens.verify(token)
+    keys.by_kid.clear()  # so the next answer can only come from the cache
+
+    remembered = tokens.verify(token)
+
+    assert remembered == admin
+    assert remembered.is_admin

@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     # HTTP server
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
-    # One process per core: each runs its own event loop, so the service uses every core.
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=128)
+    # None: see effective_workers (one process on the embedded SQLite, else one per core).
+    workers: int | None = Field(default=None, ge=1, le=128)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_concurrent_requests: int = Field(default=1024, ge=1)
     request_timeout_seconds: Seconds = 10.0
@@ -159,6 +159,21 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'order-service.db'}"
+
+    @property
+    def effective_workers(self) -> int:
+        """Server processes: ORDER_SERVICE_WORKERS, else one for the embedded SQLite store, else
+        one per core (each runs its own event loop, so the service uses every core).
+
+        The embedded default is one process because SQLite takes one writer at a time, and its
+        in-process parts (rate limiter, log-in throttle, caches) would each hold a separate
+        count per process; one process also starts in about half the time (docs/performance.md).
+        """
+        if self.workers is not None:
+            return self.workers
+        if self.effective_database_url.startswith("sqlite:"):
+            return 1
+        return os.cpu_count() or 1
 
     @property
     def effective_jwt_keys_dir(self) -> Path:

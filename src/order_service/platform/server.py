@@ -23,7 +23,7 @@ def run_http_server(settings: Settings, *, app_factory: str) -> None:
         factory=True,
         host=settings.http_host,
         port=settings.http_port,
-        workers=settings.workers,
+        workers=settings.effective_workers,
         loop="uvloop",
         http="httptools",
         lifespan="on",

@@ -4,9 +4,18 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime
 
+from order_service.adapters.user_rows import roles_from_text, roles_to_text
 from order_service.application.ports import UserRepository
 from order_service.domain.users import User
+
+# A cached user as atoms: email, name, password hash, roles as text, created, updated, and the
+# monotonic instant it stops being fresh. None of these is a container, so CPython stops
+# tracking the tuple at its first young collection and no collection ever walks it again;
+# a User (and its UUID) per entry would be two objects every full collection walks, and with
+# 10,000 users they made most of the heap the collector scanned (docs/performance.md, GC).
+_Entry = tuple[str, str, str, str, datetime, datetime, float]
 
 
 class InProcessCachedUserRepository:
@@ -33,29 +42,44 @@ class InProcessCachedUserRepository:
         self._max_entries = max_entries
         self._ttl = ttl_seconds
         self._monotonic = monotonic
-        # Users, and apart from them when each stops being fresh: plain floats in a dict are
-        # invisible to the garbage collector, (user, float) tuples would be walked by every
-        # full collection. Keyed by the user's own id object, not the caller's copy.
-        self._entries: OrderedDict[uuid.UUID, User] = OrderedDict()
-        self._fresh_until: dict[uuid.UUID, float] = {}
+        # Keyed by the id's integer: hashing it is cheaper than hashing a UUID (a Python-level
+        # __hash__), and an int, unlike a UUID, is not an object the collector tracks.
+        self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._saves = 0  # bumped by every save: a read that saw it change must not fill
 
     async def get_by_id(self, user_id: uuid.UUID) -> User | None:
-        cached = self._entries.get(user_id)
-        if cached is not None:
-            if self._monotonic() < self._fresh_until[user_id]:
-                self._entries.move_to_end(user_id)
-                return cached
-            self._forget(user_id)
+        key = user_id.int
+        entry = self._entries.get(key)
+        if entry is not None:
+            if self._monotonic() < entry[6]:
+                self._entries.move_to_end(key)
+                # A fresh User per hit (about a microsecond) buys a heap the collector skips.
+                return User(
+                    user_id,
+                    entry[0],
+                    entry[1],
+                    entry[2],
+                    roles_from_text(entry[3]),
+                    entry[4],
+                    entry[5],
+                )
+            del self._entries[key]
         saves_before = self._saves
         user = await self._inner.get_by_id(user_id)
         if user is not None and self._saves == saves_before:
-            self._forget(user.id)
-            self._entries[user.id] = user
-            self._fresh_until[user.id] = self._monotonic() + self._ttl
+            key = user.id.int
+            self._entries.pop(key, None)
+            self._entries[key] = (
+                user.email,
+                user.name,
+                user.password_hash,
+                roles_to_text(user.roles),
+                user.created_at,
+                user.updated_at,
+                self._monotonic() + self._ttl,
+            )
             if len(self._entries) > self._max_entries:
-                evicted, _ = self._entries.popitem(last=False)
-                del self._fresh_until[evicted]
+                self._entries.popitem(last=False)
         return user
 
     async def get_by_email(self, email: str) -> User | None:
@@ -67,8 +91,4 @@ class InProcessCachedUserRepository:
         finally:
             # Also on failure: a save that timed out may still have committed.
             self._saves += 1
-            self._forget(user.id)
-
-    def _forget(self, user_id: uuid.UUID) -> None:
-        if self._entries.pop(user_id, None) is not None:
-            del self._fresh_until[user_id]
+            self._entries.pop(user.id.int, None)

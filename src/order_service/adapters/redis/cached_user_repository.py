@@ -18,8 +18,12 @@ from order_service.domain.users import User
 _log = logging.getLogger(__name__)
 
 
-class _CachedUser(msgspec.Struct, array_like=True):
-    """The wire form in Redis: compact, versioned by its key prefix."""
+class _CachedUser(msgspec.Struct, array_like=True, gc=False):
+    """The wire form in Redis: compact, versioned by its key prefix.
+
+    gc=False: it holds atoms and a list of str, so it can never be part of a cycle; untracked,
+    decoding one does not count toward the collector's next young collection.
+    """
 
     id: uuid.UUID
     email: str
