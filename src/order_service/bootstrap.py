@@ -141,7 +141,9 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
         tracer = traces.tracer if traces is not None else None
         readiness: list[ReadinessCheck] = []
         database = await _open_database(settings, stack, readiness)
-        users = _cached_user_store(settings, stack, _user_repository(database, settings, tracer))
+        users = await _cached_user_store(
+            settings, stack, _user_repository(database, settings, tracer)
+        )
         products, indexer, indices = _search_store(database, settings)
         throttle = await _open_failure_throttle(settings, stack, readiness)
         hasher = Argon2PasswordHasher(
@@ -217,28 +219,40 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
         yield wiring
 
 
-def _cached_user_store(
+async def _cached_user_store(
     settings: Settings, stack: AsyncExitStack, store: UserRepository
 ) -> UserRepository:
-    """Reads by id from memory, then Redis (shared by every replica), then the store."""
-    users = store
-    if settings.redis_url is not None:
-        from order_service.adapters.redis.cached_user_repository import (  # noqa: PLC0415
-            RedisCachedUserRepository,
+    """Reads by id from memory, then Redis (shared by every replica), then the store. With
+    both, saves are announced over Redis so every process drops its copy at once."""
+    if settings.redis_url is None:
+        if settings.user_cache_size == 0:
+            return store
+        return InProcessCachedUserRepository(
+            store, max_entries=settings.user_cache_size, ttl_seconds=settings.user_cache_ttl_seconds
         )
+    from order_service.adapters.redis.cached_user_repository import (  # noqa: PLC0415
+        RedisCachedUserRepository,
+    )
+    from order_service.adapters.redis.user_changes import RedisUserChanges  # noqa: PLC0415
 
-        # A cache that retries makes an outage slower than having no cache.
-        redis = _redis_client(settings.redis_url, settings, stack, retries=False)
-        users = RedisCachedUserRepository(
-            users, redis, ttl_seconds=settings.user_cache_redis_ttl_seconds
-        )
-    if settings.user_cache_size > 0:
-        users = InProcessCachedUserRepository(
-            users,
-            max_entries=settings.user_cache_size,
-            ttl_seconds=settings.user_cache_ttl_seconds,
-        )
-    return users
+    # A cache that retries makes an outage slower than having no cache.
+    redis = _redis_client(settings.redis_url, settings, stack, retries=False)
+    changes = RedisUserChanges(redis, _redis_subscriber(settings.redis_url, stack))
+    shared = RedisCachedUserRepository(
+        store,
+        redis,
+        ttl_seconds=settings.user_cache_redis_ttl_seconds,
+        announce=changes.publish,
+    )
+    if settings.user_cache_size == 0:
+        return shared
+    local = InProcessCachedUserRepository(
+        shared, max_entries=settings.user_cache_size, ttl_seconds=settings.user_cache_ttl_seconds
+    )
+    group = await stack.enter_async_context(asyncio.TaskGroup())
+    follower = group.create_task(changes.follow(local.forget, local.forget_all))
+    stack.callback(follower.cancel)  # runs first on exit: the group then waits for it
+    return local
 
 
 def _redis_client(
@@ -258,6 +272,16 @@ def _redis_client(
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
         )
+    stack.push_async_callback(redis.aclose)
+    return redis
+
+
+def _redis_subscriber(url: str, stack: AsyncExitStack) -> Redis:
+    """A client for a long-lived subscription: no read timeout (a quiet channel is normal),
+    but a ping every 30 s so a dead connection is noticed and resubscribed."""
+    from redis.asyncio import Redis  # noqa: PLC0415 - only when Redis is configured
+
+    redis = Redis.from_url(url, health_check_interval=30, socket_keepalive=True)
     stack.push_async_callback(redis.aclose)
     return redis
 

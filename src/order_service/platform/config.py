@@ -79,7 +79,9 @@ class Settings(BaseSettings):
     # Hot-path caches and the garbage collector (docs/performance.md)
     token_cache_size: int = Field(default=16_384, ge=0, le=10_000_000)  # 0: verify every request
     user_cache_size: int = Field(default=16_384, ge=0, le=10_000_000)  # 0: no in-process cache
-    user_cache_ttl_seconds: Seconds = 30.0  # how long another replica's save may go unseen
+    # With Redis, saves are announced (adapters/redis/user_changes.py) and this is a safety
+    # net; without, how long another worker's save may go unseen.
+    user_cache_ttl_seconds: Seconds = 300.0
     user_cache_redis_ttl_seconds: Seconds = 300.0
     gc_freeze: bool = True  # move start-up objects out of the collector's sight once ready
     gc_gen0_threshold: int = Field(default=700, ge=0, le=10_000_000)  # 0: GC disabled

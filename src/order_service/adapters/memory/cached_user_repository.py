@@ -21,10 +21,10 @@ _Entry = tuple[str, str, str, str, datetime, datetime, float]
 class InProcessCachedUserRepository:
     """UserRepository: `get_by_id` from memory when fresh, everything else from `inner`.
 
-    Invalidation: a `save` through this object drops the entry at once, and a read that was in
-    flight while any save happened does not fill the cache (it may carry the old row). A save
-    made by another process (another worker or replica) is seen within `ttl_seconds`; put a
-    shared layer (Redis) under this one and keep the TTL short for that case.
+    Invalidation: a `save` through this object, or `forget` (another process announced a save,
+    `adapters/redis/user_changes.py`), drops the entry at once, and a read that was in flight
+    meanwhile does not fill the cache (it may carry the old row). Without announcements, a save
+    made by another process (another worker or replica) is seen within `ttl_seconds`.
 
     Only reads by id are cached: reads by email serve log-in and registration, which must see
     the store's truth (and cost an argon2 hash anyway). Unknown ids are not cached.
@@ -90,5 +90,14 @@ class InProcessCachedUserRepository:
             await self._inner.save(user)
         finally:
             # Also on failure: a save that timed out may still have committed.
-            self._saves += 1
-            self._entries.pop(user.id.int, None)
+            self.forget(user.id)
+
+    def forget(self, user_id: uuid.UUID) -> None:
+        """Drop one user, saved elsewhere; a read in flight meanwhile will not fill either."""
+        self._saves += 1
+        self._entries.pop(user_id.int, None)
+
+    def forget_all(self) -> None:
+        """Drop every user: saves made elsewhere may have gone unannounced."""
+        self._saves += 1
+        self._entries.clear()

@@ -3,7 +3,7 @@
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import cast
 
@@ -89,9 +89,13 @@ class RedisCachedUserRepository:
         prefix: str = "order-service:user:v1:",
         cooldown_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        announce: Callable[[uuid.UUID], Awaitable[None]] | None = None,
     ) -> None:
+        """`announce` tells other processes a user was saved (`user_changes.py`), once the
+        store has it and this layer's entry was rewritten or dropped."""
         self._inner = inner
         self._redis = redis
+        self._announce = announce
         self._ttl_ms = int(ttl_seconds * 1000)
         self._prefix = prefix
         self._cooldown = cooldown_seconds
@@ -140,12 +144,18 @@ class RedisCachedUserRepository:
         except BaseException:
             # It may have committed (a timeout after the write): never leave the old entry.
             await self._forget(key)
+            await self._announce_saved(user.id)
             raise
         try:
             await self._redis.set(key, _to_wire(user), px=self._ttl_ms)
         except RedisError as error:
             _log.warning("user cache write failed; dropping the entry", extra={"error": str(error)})
             await self._forget(key)
+        await self._announce_saved(user.id)
+
+    async def _announce_saved(self, user_id: uuid.UUID) -> None:
+        if self._announce is not None:
+            await self._announce(user_id)
 
     async def _forget(self, key: str) -> None:
         try:
