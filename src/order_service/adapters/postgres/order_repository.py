@@ -1,4 +1,11 @@
-"""OrderRepository on PostgreSQL: orders and their outbox entries, written in one transaction."""
+"""OrderRepository on PostgreSQL: orders and their outbox entries, written in one transaction.
+
+Placing an order is one statement, so one round trip and no BEGIN/COMMIT: it inserts the order
+unless the customer already used the key, and only then its outbox entry and its search
+document; it answers with the earlier order when there is one. PostgreSQL runs a statement's
+data-modifying CTEs in one implicit transaction, so the three rows commit together or not at
+all.
+"""
 
 import uuid
 from typing import Any
@@ -20,10 +27,31 @@ from order_service.domain.orders import (
     OrderStatus,
 )
 
-_INSERT = (
-    f"INSERT INTO orders ({ORDER_COLUMNS}) "  # noqa: S608 - fixed columns
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+# `placed` is empty when the key was taken. The final SELECT runs on the statement's snapshot:
+# it sees an earlier order committed before the statement began, never the row inserted here,
+# and nothing when a concurrent statement holds the key but committed after this one started.
+_PLACE = f"""
+WITH placed AS (
+    INSERT INTO orders ({ORDER_COLUMNS})
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    ON CONFLICT (customer_id, idempotency_key) DO NOTHING
+    RETURNING id
+), queued AS (
+    INSERT INTO order_outbox
+        (order_id, available_at, lease_token, claims, enqueued_at, trace_context)
+    SELECT id, clock_timestamp(), NULL, 0, clock_timestamp(), $14 FROM placed
+), indexed AS (
+    INSERT INTO search_documents (kind, id, owner, title, body)
+    SELECT $15, $16, $2, $17, $18 FROM placed
+    ON CONFLICT (kind, id) DO UPDATE SET
+        owner = excluded.owner, title = excluded.title, body = excluded.body
 )
+SELECT (SELECT count(*) FROM placed) AS placed, earlier.*
+FROM (VALUES (1)) AS one
+LEFT JOIN (
+    SELECT {ORDER_COLUMNS} FROM orders WHERE customer_id = $2 AND idempotency_key = $3
+) AS earlier ON true
+"""  # noqa: S608 - fixed columns
 ENQUEUE = (
     "INSERT INTO order_outbox "
     "(order_id, available_at, lease_token, claims, enqueued_at, trace_context) "
@@ -41,16 +69,24 @@ class PostgresOrderRepository:
         self._pool = pool
         self._timeout = timeout
 
-    async def add(self, order: Order, *, trace_context: str | None = None) -> None:
-        timeout = remaining(self._timeout)
-        async with self._pool.acquire(timeout=timeout) as connection, connection.transaction():
-            try:
-                await connection.execute(_INSERT, *order_values(order), timeout=timeout)
-            except asyncpg.UniqueViolationError as error:
-                if error.constraint_name == "uq_orders_customer_key":
-                    raise IdempotencyKeyInUse from None
-                raise
-            await connection.execute(ENQUEUE, order.id, trace_context, timeout=timeout)
+    async def add(self, order: Order, *, trace_context: str | None = None) -> Order:
+        document = order.search_document()
+        row = await self._pool.fetchrow(
+            _PLACE,
+            *order_values(order),
+            trace_context,
+            document.index.value,
+            document.id,
+            document.title,
+            document.body,
+            timeout=remaining(self._timeout),
+        )
+        assert row is not None  # noqa: S101 - the LEFT JOIN on one row always returns one
+        if row[0]:
+            return order
+        if row[1] is None:  # taken by a statement that committed after this one began
+            raise IdempotencyKeyInUse
+        return order_from_row(tuple(row)[1:])
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
         row = await self._pool.fetchrow(
