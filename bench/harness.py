@@ -4,7 +4,9 @@ Stacks, each one worker process pinned to the server core (cpu1), wrk pinned to 
 (cpu0):
 - `ceiling`: bench/ceiling.py, bare ASGI + msgspec on uvicorn, users from memory;
 - `peer`: bench/peers/fastapi_users.py, FastAPI as its docs teach it, same database;
-- `service`: order-service with production settings (PostgreSQL schema of its own, Redis).
+- `service`: order-service with production settings (PostgreSQL schema of its own, Redis),
+  and, as in production, no dispatcher in the server: one `order-service worker` process on
+  the load core dispatches (`--in-process-dispatch` puts it back in the measured process).
 Every round runs every stack once per scenario, in turn, so drift on a shared machine hits
 all of them alike; the report shows the median of the rounds and the ratios.
 """
