@@ -38,23 +38,12 @@ from order_service.domain.orders import (
 
 _log = logging.getLogger(__name__)
 
-_ARRAY_TYPES = (
-    "uuid[]",
-    "uuid[]",
-    "text[]",
-    "text[]",
-    "text[]",
-    "text[]",
-    "text[]",
-    "text[]",
-    "text[]",
-    "int[]",
-    "text[]",
-    "timestamptz[]",
-    "timestamptz[]",
-)  # fmt: skip - one per ORDER_COLUMNS, in order
+# The array type of each of ORDER_COLUMNS, in order: id, customer_id, then seven text columns
+# (idempotency_key .. provider_ref), attempts, reason, created_at, updated_at.
+_ARRAY_TYPES = ("uuid[]",) * 2 + ("text[]",) * 7 + ("int[]", "text[]") + ("timestamptz[]",) * 2
 _PARAMS = ", ".join(f"${n}::{kind}" for n, kind in enumerate(_ARRAY_TYPES, start=1))
 _N = len(_ARRAY_TYPES)
+_EARLIER = ", ".join(f"earlier.{column.strip()}" for column in ORDER_COLUMNS.split(","))
 # `placed` lacks the orders whose key was taken. The final SELECT runs on the statement's
 # snapshot: it sees an earlier order committed before the statement began, never a row inserted
 # here, and nothing when a concurrent statement holds the key but committed after this began.
@@ -77,17 +66,17 @@ WITH input AS (
     FROM input JOIN placed USING (id)
 ), indexed AS (
     INSERT INTO search_documents (kind, id, owner, title, body)
-    SELECT input.kind, input.id::text, input.customer_id, input.title, input.body
+    SELECT input.kind, input.id::text, input.customer_id, input.title, input.body  -- id: str(uuid)
     FROM input JOIN placed USING (id)
     ON CONFLICT (kind, id) DO UPDATE SET
         owner = excluded.owner, title = excluded.title, body = excluded.body
 )
-SELECT input.id, placed.id IS NOT NULL, {", ".join(f"earlier.{c.strip()}" for c in ORDER_COLUMNS.split(","))}
+SELECT input.id, placed.id IS NOT NULL, {_EARLIER}
 FROM input
 LEFT JOIN placed USING (id)
 LEFT JOIN orders AS earlier
     ON earlier.customer_id = input.customer_id AND earlier.idempotency_key = input.idempotency_key
-"""  # noqa: S608, E501 - fixed columns
+"""  # noqa: S608 - fixed columns
 ENQUEUE = (
     "INSERT INTO order_outbox "
     "(order_id, available_at, lease_token, claims, enqueued_at, trace_context) "

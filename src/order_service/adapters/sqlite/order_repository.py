@@ -84,7 +84,9 @@ class SqliteOrderRepository:
                     _BY_KEY, (str(order.customer_id), order.idempotency_key)
                 ) as cursor:
                     earlier = await cursor.fetchone()
-                if earlier is None:  # not under the write lock; kept as the port's contract
+                if (
+                    earlier is None
+                ):  # cannot happen under the write lock; the port's answer if it did
                     raise IdempotencyKeyInUse
                 return order_from_row(earlier)
             await _enqueue(connection, order.id, now, trace_context)
