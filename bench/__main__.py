@@ -4,7 +4,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from bench.harness import Plan, run
+from bench.harness import SCENARIOS, Plan, run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Quick runs check the harness; their numbers are not worth keeping in the repository.
@@ -38,6 +38,16 @@ def main() -> None:
         metavar="NAME:SETTING=VALUE[,SETTING=VALUE]",
         help="another order-service with these settings, measured in the same rounds (repeatable)",
     )
+    parser.add_argument(
+        "--scenarios",
+        help=f"comma-separated subset of {','.join(SCENARIOS)} (e.g. orders_post,orders_get)",
+    )
+    parser.add_argument(
+        "--in-process-dispatch",
+        action="store_true",
+        help="the dispatcher inside the measured service process (the embedded default), "
+        "instead of a separate `order-service worker` on the load core",
+    )
     parser.add_argument("--label", help="a tag for the result files, e.g. before-token-cache")
     args = parser.parse_args()
     plan = Plan.quick() if args.quick else Plan.full()
@@ -47,6 +57,14 @@ def main() -> None:
             changes[name] = getattr(args, name)
     if args.stacks:
         changes["stacks"] = tuple(args.stacks.split(","))
+    if args.scenarios:
+        chosen = tuple(args.scenarios.split(","))
+        unknown = sorted(set(chosen) - set(SCENARIOS))
+        if unknown:
+            parser.error(f"unknown scenarios: {', '.join(unknown)}")
+        changes["scenarios"] = chosen
+    if args.in_process_dispatch:
+        changes["separate_worker"] = False
     if args.set:
         changes["service_env"] = dict(item.split("=", 1) for item in args.set)
     if args.variant:

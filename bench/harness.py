@@ -4,7 +4,9 @@ Stacks, each one worker process pinned to the server core (cpu1), wrk pinned to 
 (cpu0):
 - `ceiling`: bench/ceiling.py, bare ASGI + msgspec on uvicorn, users from memory;
 - `peer`: bench/peers/fastapi_users.py, FastAPI as its docs teach it, same database;
-- `service`: order-service with production settings (PostgreSQL schema of its own, Redis).
+- `service`: order-service with production settings (PostgreSQL schema of its own, Redis),
+  and, as in production, no dispatcher in the server: one `order-service worker` process on
+  the load core dispatches (`--in-process-dispatch` puts it back in the measured process).
 Every round runs every stack once per scenario, in turn, so drift on a shared machine hits
 all of them alike; the report shows the median of the rounds and the ratios.
 """
@@ -32,7 +34,7 @@ from bench import report
 from bench.measure import Load, measure, median_of, pgbench
 from bench.otlp_sink import otlp_sink
 from bench.seed import Seeded, create_schema, drop_schema, seed
-from bench.stacks import ROOT, Server, running, start_server
+from bench.stacks import ROOT, Server, free_port, running, start_server
 
 BENCH_DIR = Path(__file__).resolve().parent
 POSTGRES_DSN = os.environ.get(
@@ -48,6 +50,9 @@ PRODUCTION_OBSERVABILITY: Mapping[str, str] = {
     "OTEL_TRACES_SAMPLER": "traceidratio",
     "OTEL_TRACES_SAMPLER_ARG": "0.01",
 }
+
+
+SCENARIOS = ("users", "users_paced", "token", "orders_post", "orders_get")
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,12 @@ class Plan:
     # rounds on GET /v1/users/{id}: an ablation ("what does this optimisation buy?") whose
     # numbers are comparable because the machine's noise hit every variant alike.
     variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # A subset of SCENARIOS for a focused run (e.g. the orders scenarios only); None: all.
+    scenarios: tuple[str, ...] | None = None
+    # As in production (docs/orders.md): the API process does not dispatch; one
+    # `order-service worker` process on the load core does, so the measured core does only
+    # the API's work. False: the embedded default's in-process dispatcher on the server core.
+    separate_worker: bool = True
 
     @classmethod
     def quick(cls) -> "Plan":
@@ -107,11 +118,14 @@ def run(plan: Plan, out_dir: Path, label: str | None = None) -> dict[str, Any]:
             seeded = seed(POSTGRES_DSN, schema, plan.users, work / "keys", work)
             asyncio.run(_create_pgbench_table(schema))
             servers = _start_stacks(plan, seeded, work, server_cpu, sink.endpoint)
-            with running(list(servers.values())):
+            workers = _start_workers(plan, servers, seeded, work, load_cpu, sink.endpoint)
+            with running([*workers, *servers.values()]):
                 results["ready_seconds"] = {n: s.ready_after for n, s in servers.items()}
                 _run_scenarios(plan, results, servers, seeded, work, load_cpu)
-            # As a user starts it: default settings (one worker per core), not pinned.
-            results["startup"] = _startup(plan, work, None)
+            # As a user starts it: default settings (one worker per core), not pinned. A run
+            # focused on some scenarios (`--scenarios`) skips it.
+            if plan.scenarios is None:
+                results["startup"] = _startup(plan, work, None)
         finally:
             drop_schema(POSTGRES_DSN, schema)
         # Proof that the sampled traces left the service (batched: a few exports per minute).
@@ -161,12 +175,17 @@ def _start_stacks(
             ready_path="/ready",
             cpu=cpu,
         )
+    sw = plan.separate_worker
     if "service" in plan.stacks:
         _log("starting order-service")
         servers["service"] = start_server(
             "service",
             [python, "-m", "order_service", "serve", "--port", "{port}", "--workers", "1"],
-            env={**base_env, **service_env(seeded, work, otlp_endpoint), **plan.service_env},
+            env={
+                **base_env,
+                **service_env(seeded, work, otlp_endpoint, separate_worker=sw),
+                **plan.service_env,
+            },
             work_dir=work,
             ready_path="/ready",
             cpu=cpu,
@@ -178,7 +197,7 @@ def _start_stacks(
                 [python, "-m", "order_service", "serve", "--port", "{port}", "--workers", "1"],
                 env={
                     **base_env,
-                    **service_env(seeded, work, otlp_endpoint),
+                    **service_env(seeded, work, otlp_endpoint, separate_worker=sw),
                     **plan.service_env,
                     **settings,
                 },
@@ -189,16 +208,59 @@ def _start_stacks(
     return servers
 
 
+def _start_workers(  # noqa: PLR0917 - the run's parts, named at the one call site
+    plan: Plan,
+    servers: Mapping[str, Server],
+    seeded: Seeded,
+    work: Path,
+    cpu: str | None,
+    otlp_endpoint: str,
+) -> list[Server]:
+    """One `order-service worker` per service stack when `plan.separate_worker`, on the load
+    core: it dispatches the benchmark's orders as a production worker Deployment would."""
+    if not plan.separate_worker:
+        return []
+    workers = []
+    for name in servers:
+        if not name.startswith("service"):
+            continue
+        settings = plan.variants.get(name.partition(":")[2], {})
+        port = free_port()
+        _log(f"starting an order-service worker for {name}")
+        workers.append(
+            start_server(
+                f"worker-{name.replace(':', '-')}",
+                [sys.executable, "-m", "order_service", "worker"],
+                env={
+                    **clean_environ(),
+                    **service_env(seeded, work, otlp_endpoint),
+                    **plan.service_env,
+                    **settings,
+                    # Its /metrics answers once the dispatcher is wired: the readiness signal.
+                    "ORDER_SERVICE_WORKER_METRICS_PORT": str(port),
+                },
+                work_dir=work,
+                ready_path="/metrics",
+                cpu=cpu,
+                port=port,
+            )
+        )
+    return workers
+
+
 def clean_environ() -> dict[str, str]:
     """This process's environment without the service's or OpenTelemetry's settings."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("ORDER_SERVICE_", "OTEL_"))}
 
 
-def service_env(seeded: Seeded, work: Path, otlp_endpoint: str) -> dict[str, str]:
+def service_env(
+    seeded: Seeded, work: Path, otlp_endpoint: str, *, separate_worker: bool = True
+) -> dict[str, str]:
     """Production-like settings: PostgreSQL in the bench schema, Redis, keys from a directory,
     observability on with production sampling, traces exported to `otlp_endpoint`."""
     return {
         **PRODUCTION_OBSERVABILITY,
+        "ORDER_SERVICE_DISPATCH_IN_SERVE": "false" if separate_worker else "true",
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
         "ORDER_SERVICE_DATABASE_URL": POSTGRES_DSN,
         "ORDER_SERVICE_DATABASE_SCHEMA": seeded.schema,
@@ -242,6 +304,8 @@ def _run_scenarios(  # noqa: PLR0917 - the run's parts, named at the one call si
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def record(scenario: str, stack: str, measure_once: Callable[[], dict[str, Any]]) -> None:
+        if plan.scenarios is not None and scenario not in plan.scenarios:
+            return
         _log(f"{scenario} / {stack}")
         runs.setdefault((scenario, stack), []).append(measure_once())
 
@@ -272,7 +336,8 @@ def _run_scenarios(  # noqa: PLR0917 - the run's parts, named at the one call si
             "median": median_of(stack_runs),
             "runs": stack_runs,
         }
-    if orders is None or "post_env" not in (orders or {}):
+    wanted = plan.scenarios is None or "orders_post" in plan.scenarios
+    if wanted and (orders is None or "post_env" not in (orders or {})):
         scenarios.setdefault("orders_post", {})["service"] = {"n/a": _orders_reason(service)}
 
 
@@ -439,6 +504,10 @@ def _meta(
             "OTEL_EXPORTER_OTLP_ENDPOINT": "OTLP/HTTP sink on 127.0.0.1 (bench/otlp_sink.py)",
         },
         "variants": {name: dict(env) for name, env in plan.variants.items()},
+        "scenarios": list(plan.scenarios or SCENARIOS),
+        "dispatch": "separate worker on the load core"
+        if plan.separate_worker
+        else "in the service process",
         "load_before": _loadavg(),
     }
 

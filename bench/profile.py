@@ -1,4 +1,5 @@
-"""`python -m bench.profile`: py-spy on order-service while wrk drives GET /v1/users/{id}.
+"""`python -m bench.profile`: py-spy on order-service while wrk drives GET /v1/users/{id}
+(or, with `--scenario orders_post`, POST /v1/orders as bench/order-body.json).
 
 Same set-up as the benchmark (PostgreSQL schema, Redis, one pinned worker, seeded users,
 observability on with production sampling and traces exported to a local OTLP sink);
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--scenario", choices=("users", "orders_post"), default="users")
     args = parser.parse_args()
     server_cpu, load_cpu = _cpus()
     schema = f"bench_{uuid.uuid4().hex[:10]}"
@@ -55,9 +57,12 @@ def main() -> None:
                 cpu=server_cpu,
             )
             try:
-                load = Load("users.lua", args.connections, args.seconds, 0, load_cpu, {
-                    "BENCH_PAIRS": str(seeded.pairs_file),
-                })  # fmt: skip
+                load_env = {"BENCH_PAIRS": str(seeded.pairs_file)}
+                if args.scenario == "orders_post":  # no worker: the outbox just grows
+                    load_env["BENCH_ORDER_BODY"] = str(ROOT / "bench" / "order-body.json")
+                    load_env["BENCH_RUN_ID"] = uuid.uuid4().hex[:8]
+                script = f"{args.scenario}.lua"
+                load = Load(script, args.connections, args.seconds, 0, load_cpu, load_env)
                 warmed = 0
                 for _ in range(10):  # warm the caches: every user at least once
                     warmed += wrk(server, load, 3)["requests"]

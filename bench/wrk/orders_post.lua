@@ -4,7 +4,10 @@ dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
 local tokens = {}
 local body = ""
-local i = 0
+-- Successive runs continue where the previous one stopped (BENCH_START, set by the harness):
+-- LuaJIT's math.random is not seeded, so the prefix alone would repeat in every run and a run
+-- would replay the keys of the one before it instead of placing new orders.
+local i = tonumber(os.getenv("BENCH_START") or "0")
 local prefix = ""
 
 function init(args)

@@ -185,7 +185,7 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
             observer=PrometheusSearchTelemetry(search_metrics()),
         )
         order_store, outbox = await _open_order_store(settings, stack, database)
-        orders = Orders(orders=order_store, clock=utc_now, indexer=indexer)
+        orders = Orders(orders=order_store, clock=utc_now)
         on_accepted = _no_op
         if dispatch:
             dispatcher = await _open_dispatcher(settings, stack, outbox, traced=traces is not None)

@@ -16,10 +16,13 @@ from order_service.adapters.migrations import migrate
 from order_service.adapters.postgres.database import open_postgres_pool
 from order_service.adapters.postgres.order_outbox import PostgresOrderOutbox
 from order_service.adapters.postgres.order_repository import PostgresOrderRepository
+from order_service.adapters.postgres.search_index import PostgresSearchIndex
 from order_service.adapters.sqlite.database import open_sqlite
 from order_service.adapters.sqlite.order_outbox import SqliteOrderOutbox
 from order_service.adapters.sqlite.order_repository import SqliteOrderDb, SqliteOrderRepository
+from order_service.adapters.sqlite.search_index import SqliteSearchIndex
 from order_service.application.order_ports import LeaseLost, OrderOutbox, OrderRepository
+from order_service.application.search import SearchIndex
 from order_service.domain.ids import new_id
 from order_service.domain.orders import (
     IdempotencyKeyInUse,
@@ -28,8 +31,10 @@ from order_service.domain.orders import (
     Order,
     OrderStatus,
 )
+from order_service.domain.search import IndexName, parse_query
 from tests.conftest import PostgresSchema
 from tests.fakes.orders import InMemoryOrderStore
+from tests.fakes.search import InMemorySearchStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _counter = itertools.count()
@@ -39,6 +44,7 @@ _counter = itertools.count()
 class Stores:
     orders: OrderRepository
     outbox: OrderOutbox
+    orders_index: SearchIndex  # the orders search index over the same store
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -58,19 +64,23 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Any]:
 async def stores(backend: tuple[str, Any]) -> AsyncIterator[Stores]:
     kind, where = backend
     if kind == "memory":
-        fake = InMemoryOrderStore(time.time)
-        yield Stores(fake, fake)
+        search = InMemorySearchStore()
+        fake = InMemoryOrderStore(time.time, search=search)
+        yield Stores(fake, fake, search.index(IndexName.ORDERS))
     elif kind == "sqlite":
         async with open_sqlite(where) as connection:
             db = SqliteOrderDb(connection)
-            yield Stores(SqliteOrderRepository(db), SqliteOrderOutbox(db))
+            index = SqliteSearchIndex(connection, IndexName.ORDERS)
+            yield Stores(SqliteOrderRepository(db), SqliteOrderOutbox(db), index)
     else:
         schema: PostgresSchema = where
         async with open_postgres_pool(
             schema.dsn, schema=schema.schema, min_size=1, max_size=4, timeout=5
         ) as pool:
             yield Stores(
-                PostgresOrderRepository(pool, timeout=5), PostgresOrderOutbox(pool, timeout=5)
+                PostgresOrderRepository(pool, timeout=5),
+                PostgresOrderOutbox(pool, timeout=5),
+                PostgresSearchIndex(pool, IndexName.ORDERS, timeout=5),
             )
 
 
@@ -110,23 +120,48 @@ async def test_a_claim_carries_the_trace_context_stored_with_the_order(stores: S
     }
 
 
-async def test_a_second_order_with_the_same_customer_key_is_refused(stores: Stores) -> None:
+async def test_an_added_order_is_returned_as_stored(stores: Stores) -> None:
+    order = an_order()
+    assert await stores.orders.add(order) == order
+
+
+async def test_an_added_order_is_in_the_orders_index_once(stores: Stores) -> None:
+    order = an_order(items=(LineItem("TEA-OOLONG", 3),), region="eu-west")
+    await stores.orders.add(order)
+    await stores.orders.add(an_order(customer=order.customer_id, key=order.idempotency_key))
+    hits = await stores.orders_index.search(parse_query("oolong"), limit=10)
+    assert [hit.id for hit in hits] == [str(order.id)]
+    assert hits[0].title == order.search_document().title
+
+
+async def test_a_second_order_with_the_same_customer_key_returns_the_first_unwritten(
+    stores: Stores,
+) -> None:
     first = an_order(key="same")
     await stores.orders.add(first)
-    with pytest.raises(IdempotencyKeyInUse):
-        await stores.orders.add(an_order(customer=first.customer_id, key="same"))
+    second = an_order(customer=first.customer_id, key="same", region="us")
+    assert await stores.orders.add(second) == first
+    assert await stores.orders.get(second.id) is None
+    [claim] = await stores.outbox.claim(limit=10, lease_seconds=30)  # no entry for `second`
+    assert claim.order == first
     # Another customer may use the same key.
-    await stores.orders.add(an_order(key="same"))
+    other = an_order(key="same")
+    assert await stores.orders.add(other) == other
 
 
 async def test_racing_adds_with_one_key_create_one_order(stores: Stores) -> None:
     customer = uuid.uuid4()
+    racers = [an_order(customer=customer, key="race") for _ in range(5)]
     results = await asyncio.gather(
-        *(stores.orders.add(an_order(customer=customer, key="race")) for _ in range(5)),
-        return_exceptions=True,
+        *(stores.orders.add(order) for order in racers), return_exceptions=True
     )
-    assert sum(r is None for r in results) == 1
-    assert all(isinstance(r, IdempotencyKeyInUse) for r in results if r is not None)
+    stored = [r for r in results if isinstance(r, Order)]
+    winners = [order for order, result in zip(racers, results, strict=True) if result == order]
+    assert len(winners) == 1
+    # A loser gets the winner's order, or a conflict when the winner had not committed yet.
+    assert all(r == winners[0] for r in stored)
+    assert all(isinstance(r, IdempotencyKeyInUse) for r in results if not isinstance(r, Order))
+    assert len(await stores.outbox.claim(limit=10, lease_seconds=30)) == 1
 
 
 async def test_list_pages_newest_first_per_customer_and_status(stores: Stores) -> None:

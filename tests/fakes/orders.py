@@ -17,13 +17,13 @@ from order_service.application.order_ports import (
 )
 from order_service.domain.ids import new_id
 from order_service.domain.orders import (
-    IdempotencyKeyInUse,
     InvalidTransition,
     LineItem,
     Order,
     OrderStatus,
 )
 from order_service.domain.providers import Provider
+from tests.fakes.search import InMemorySearchStore
 
 
 def accepted_order(**changes: Any) -> Order:
@@ -55,19 +55,28 @@ class _Entry:
 class InMemoryOrderStore:
     """Orders and their outbox in dicts; `now` is the store's clock in seconds."""
 
-    def __init__(self, now: Callable[[], float]) -> None:
+    def __init__(
+        self, now: Callable[[], float], *, search: InMemorySearchStore | None = None
+    ) -> None:
+        """`search`, when given, receives each added order's document, as the SQL adapters'
+        search_documents table does in the order's transaction."""
         self.now = now
         self.orders: dict[uuid.UUID, Order] = {}
         self.outbox: dict[uuid.UUID, _Entry] = {}
+        self.search = search
 
     # OrderRepository
-    async def add(self, order: Order, *, trace_context: str | None = None) -> None:
-        if await self.get_by_idempotency_key(order.customer_id, order.idempotency_key):
-            raise IdempotencyKeyInUse
+    async def add(self, order: Order, *, trace_context: str | None = None) -> Order:
+        earlier = await self.get_by_idempotency_key(order.customer_id, order.idempotency_key)
+        if earlier is not None:
+            return earlier
         self.orders[order.id] = order
         self.outbox[order.id] = _Entry(
             available_at=self.now(), enqueued_at=self.now(), trace_context=trace_context
         )
+        if self.search is not None:
+            await self.search.put(order.search_document())
+        return order
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
         return self.orders.get(order_id)

@@ -134,7 +134,8 @@ async def test_a_placed_order_is_findable_in_the_orders_index_by_sku_and_region(
     store: InMemoryOrderStore,
 ) -> None:
     search = InMemorySearchStore()
-    orders = Orders(orders=store, clock=FakeClock(), indexer=search)
+    store.search = search
+    orders = Orders(orders=store, clock=FakeClock())
 
     placed = await orders.place_order(
         ADA, idempotency_key="k", items=[LineItem("TEA-OOLONG", 3)], region="eu-west"

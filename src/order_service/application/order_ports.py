@@ -21,15 +21,18 @@ class LeaseLost(Conflict):
 
 
 class OrderRepository(Protocol):
-    """Orders, written together with their outbox entry.
+    """Orders, written together with their outbox entry and their search document.
 
-    `add` inserts the order and its outbox entry in one transaction and raises
-    IdempotencyKeyInUse when the customer already has an order with that idempotency key,
-    even when two adds race. `trace_context` is the placing request's W3C `traceparent`, kept
-    opaque with the outbox entry so dispatch spans can link back to that request's trace.
+    `add` inserts the order, its outbox entry and its document in the orders search index
+    (`order.search_document()`) in one transaction, unless the customer already has an order
+    with that idempotency key: then it writes nothing and returns that earlier order. It
+    returns `order` itself when it was inserted. When another add of the same key races it and
+    the earlier order cannot be read yet, it raises IdempotencyKeyInUse; of racing adds, one
+    inserts. `trace_context` is the placing request's W3C `traceparent`, kept opaque with the
+    outbox entry so dispatch spans can link back to that request's trace.
     """
 
-    async def add(self, order: Order, *, trace_context: str | None = None) -> None: ...
+    async def add(self, order: Order, *, trace_context: str | None = None) -> Order: ...
 
     async def get(self, order_id: uuid.UUID) -> Order | None: ...
 

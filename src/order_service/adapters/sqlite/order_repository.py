@@ -18,6 +18,7 @@ from order_service.adapters.order_rows import (
     order_values,
 )
 from order_service.adapters.sqlite.database import sqlite_values
+from order_service.adapters.sqlite.search_index import INDEX_DOCUMENT
 from order_service.domain.orders import (
     IdempotencyKeyInUse,
     InvalidTransition,
@@ -25,6 +26,15 @@ from order_service.domain.orders import (
     OrderStatus,
 )
 
+_PLACE = (
+    f"INSERT INTO orders ({ORDER_COLUMNS}) "  # noqa: S608 - fixed columns
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (customer_id, idempotency_key) DO NOTHING"
+)
+_BY_KEY = (
+    f"SELECT {ORDER_COLUMNS} FROM orders "  # noqa: S608 - fixed columns
+    "WHERE customer_id = ? AND idempotency_key = ?"
+)
 _SET_MUTABLE = ", ".join(f"{column} = ?" for column in MUTABLE_COLUMNS)
 UPDATE_ORDER = f"UPDATE orders SET {_SET_MUTABLE} WHERE id = ?"  # noqa: S608 - fixed columns
 
@@ -62,20 +72,35 @@ class SqliteOrderRepository:
     def __init__(self, db: SqliteOrderDb) -> None:
         self._db = db
 
-    async def add(self, order: Order, *, trace_context: str | None = None) -> None:
+    async def add(self, order: Order, *, trace_context: str | None = None) -> Order:
         now = self._db.now()
-        try:
-            async with self._db.transaction() as connection:
-                await connection.execute(
-                    f"INSERT INTO orders ({ORDER_COLUMNS}) "  # noqa: S608 - fixed columns
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    sqlite_values(order_values(order)),
-                )
-                await _enqueue(connection, order.id, now, trace_context)
-        except sqlite3.IntegrityError as error:
-            if "orders.customer_id" in str(error):
-                raise IdempotencyKeyInUse from None
-            raise
+        document = order.search_document()
+        # The transaction holds the database's write lock from BEGIN IMMEDIATE: no other add
+        # can take the key between the insert and the read of the earlier order.
+        async with self._db.transaction() as connection:
+            inserted = await connection.execute(_PLACE, sqlite_values(order_values(order)))
+            if inserted.rowcount == 0:
+                async with connection.execute(
+                    _BY_KEY, (str(order.customer_id), order.idempotency_key)
+                ) as cursor:
+                    earlier = await cursor.fetchone()
+                if (
+                    earlier is None
+                ):  # cannot happen under the write lock; the port's answer if it did
+                    raise IdempotencyKeyInUse
+                return order_from_row(earlier)
+            await _enqueue(connection, order.id, now, trace_context)
+            await connection.execute(
+                INDEX_DOCUMENT,
+                (
+                    document.index.value,
+                    document.id,
+                    str(order.customer_id),
+                    document.title,
+                    document.body,
+                ),
+            )
+        return order
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
         rows = await self._db.fetch(
@@ -85,11 +110,7 @@ class SqliteOrderRepository:
         return order_from_row(rows[0]) if rows else None
 
     async def get_by_idempotency_key(self, customer_id: uuid.UUID, key: str) -> Order | None:
-        rows = await self._db.fetch(
-            f"SELECT {ORDER_COLUMNS} FROM orders "  # noqa: S608
-            "WHERE customer_id = ? AND idempotency_key = ?",
-            (str(customer_id), key),
-        )
+        rows = await self._db.fetch(_BY_KEY, (str(customer_id), key))
         return order_from_row(rows[0]) if rows else None
 
     async def list(

@@ -24,7 +24,7 @@ WHERE search_fts MATCH ? AND d.kind = ?
 ORDER BY rank, d.id
 LIMIT ?
 """
-_PUT = """
+INDEX_DOCUMENT = """
 INSERT INTO search_documents (kind, id, owner, title, body) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (kind, id) DO UPDATE SET
     owner = excluded.owner, title = excluded.title, body = excluded.body
@@ -63,7 +63,8 @@ class SqliteSearchIndexer:
     async def put(self, document: SearchDocument) -> None:
         owner = None if document.owner is None else str(document.owner)
         await self._db.execute(
-            _PUT, (document.index.value, document.id, owner, document.title, document.body)
+            INDEX_DOCUMENT,
+            (document.index.value, document.id, owner, document.title, document.body),
         )
 
     async def remove(self, index: IndexName, document_id: str) -> None:
