@@ -64,7 +64,7 @@ async def test_work_over_the_bound_is_shed_not_queued() -> None:
                 await codec.render(samples.photo_jpeg(64, 64), SPEC)
             assert shed.value.retry_after >= 1
             release.set()
-        assert running.result() == queued.result() == "released"
+        assert running.result() == queued.result() == b"released"
     finally:
         release.set()
         codec.close()

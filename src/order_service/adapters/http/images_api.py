@@ -4,6 +4,8 @@ Originals and thumbnails are immutable (named by content hash and normalised par
 both carry a strong ETag and `Cache-Control: public, max-age=31536000, immutable`.
 """
 
+from typing import NamedTuple
+
 import msgspec
 
 from order_service.adapters.http.app import Request, Response, Route, json_response
@@ -29,6 +31,18 @@ _DECLARED = {
     b"image/avif": ImageFormat.AVIF,
 }
 _ANY = frozenset({b"application/octet-stream", b""})
+# Requests remembered by their raw form for the cached fast path (entries are small: the
+# bodies stay in the use case's byte-bounded LRU).
+_FAST_ENTRIES = 8192
+
+
+class _Served(NamedTuple):
+    """How a thumbnail request was answered: enough to answer it again without parsing it."""
+
+    key: str  # the variant's key in the use case's memory cache
+    etag: str
+    headers: list[tuple[bytes, bytes]]  # shared, never mutated (Response copies them)
+    media_type: bytes
 
 
 class ImageLinks(msgspec.Struct):
@@ -114,10 +128,23 @@ def image_routes(images: Images, *, max_upload_bytes: int) -> list[Route]:
         info, data = await images.original(image_id)
         return Response(200, data, headers, info.format.media_type.encode())
 
+    # The cached hit path: a dict lookup on the raw request (id, query string, Accept), then
+    # the memory LRU. The first request of each raw form takes the full path below and fills
+    # this; a form whose variant was evicted from memory falls through to it again.
+    served: dict[tuple[str, bytes, bytes | None], _Served] = {}
+
     async def thumbnail(request: Request) -> Response:
+        accept = request.header(b"accept")
+        raw = (request.path_params["id"], request.query_string, accept)
+        known = served.get(raw)
+        if known is not None:
+            if _matches(request, known.etag):
+                return Response(304, b"", known.headers, known.media_type)
+            body = images.from_memory(known.key)
+            if body is not None:
+                return Response(200, body, known.headers, known.media_type)
         image_id = _image_id(request)
         query = request.query()
-        accept = request.header(b"accept")
         explicit = _first(query, "format")
         spec = parse_thumbnail_spec(
             width=_first(query, "w"),
@@ -133,10 +160,14 @@ def image_routes(images: Images, *, max_upload_bytes: int) -> list[Route]:
             headers.append((b"vary", b"Accept"))
         etag = images.etag(image_id, spec)
         headers.append((b"etag", etag.encode()))
+        media_type = spec.format.media_type.encode()
         if _matches(request, etag) and await images.is_known(image_id, spec):
-            return Response(304, b"", headers, spec.format.media_type.encode())
+            return Response(304, b"", headers, media_type)
         rendered = await images.thumbnail(image_id, spec)
-        return Response(200, rendered.body, headers, rendered.format.media_type.encode())
+        if len(served) >= _FAST_ENTRIES:
+            served.clear()  # rebuilt by the next requests; cheaper than an LRU on every hit
+        served[raw] = _Served(images.variant(image_id, spec), etag, headers, media_type)
+        return Response(200, rendered.body, headers, media_type)
 
     return [
         Route(
