@@ -94,6 +94,26 @@ def test_a_thumbnail_is_negotiated_cached_and_revalidated(api: ImageService, pho
     assert repeat.content == webp.content
 
 
+def test_a_repeated_request_is_answered_alike_from_the_cached_path(
+    api: ImageService, photo_id: str
+) -> None:
+    url = f"/v1/images/{photo_id}/thumbnail?h=150&w=150"
+    accept = {"accept": "image/avif,image/webp,*/*"}
+    first, second = (api.client.get(url, headers=accept) for _ in range(2))
+    assert first.status_code == second.status_code == 200
+    assert second.content == first.content
+    for header in ("content-type", "etag", "vary", "cache-control", "x-content-type-options"):
+        assert second.headers[header] == first.headers[header], header
+    revalidated = api.client.get(url, headers={**accept, "if-none-match": first.headers["etag"]})
+    assert revalidated.status_code == 304
+    assert revalidated.content == b""
+    assert revalidated.headers["etag"] == first.headers["etag"]
+    # The same query with another Accept is its own request: negotiated, not the cached answer.
+    plain = api.client.get(url, headers={"accept": "*/*"})
+    assert plain.headers["content-type"] == "image/jpeg"
+    assert plain.headers["etag"] != first.headers["etag"]
+
+
 def test_an_explicit_format_wins_and_does_not_vary(api: ImageService, photo_id: str) -> None:
     answer = api.client.get(
         f"/v1/images/{photo_id}/thumbnail?w=100&format=png", headers={"accept": "image/webp"}

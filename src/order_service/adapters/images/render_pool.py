@@ -132,6 +132,9 @@ class ProcessRenderPool:
             self._discard(worker)  # cancelled, past its deadline, crashed or talking nonsense
             raise
         worker.tasks += 1
+        if not reply or reply[0] not in render_worker.STATUSES:
+            self._discard(worker)  # it broke the protocol: it will not get another image
+            raise render_worker.MalformedReply("a reply without a known status")
         if worker.tasks >= self._max_tasks:
             self._discard(worker)
         else:

@@ -24,13 +24,14 @@ from order_service.adapters.images import pillow_codec
 
 LENGTH = struct.Struct("!Q")
 OK, REJECTED, FAILED = 0, 1, 2
+STATUSES = frozenset({OK, REJECTED, FAILED})
 _PHASES = ("decode", "resize", "encode")
 _TIMES = struct.Struct("!6q")
 _SIZE = struct.Struct("!II")
 
 
 class MalformedReply(Exception):
-    """A worker's reply does not follow the format: the worker is not to be trusted again."""
+    """A worker's reply does not follow the format; the render fails (RenderFailed)."""
 
 
 def reply_for(function: Callable[..., bytes], args: tuple[Any, ...]) -> bytes:
