@@ -12,6 +12,7 @@ measure the client as much as the server (docs/adr/0030-image-thumbnailer.md).
 """
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -230,13 +231,14 @@ def wrk(
     threads: int = 2,
     headers: dict[str, str] | None = None,
     paths: Path | None = None,
+    start: int = 0,
 ) -> dict[str, float]:
     """Requests/s, p99 and errors of one wrk run from the client core (BENCH_JSON line)."""
     command = ["taskset", "-c", "0", "wrk", f"-t{threads}", f"-c{connections}"]
     command += [f"-d{max(1, round(seconds))}s", "-s", str(WRK_DIR / "paths.lua")]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
-    env = {**os.environ, "BENCH_WRK_DIR": str(WRK_DIR)}
+    env = {**os.environ, "BENCH_WRK_DIR": str(WRK_DIR), "BENCH_START": str(start)}
     if paths is None:
         paths = Path(tempfile.mkstemp(suffix=".paths")[1])
         paths.write_text(re.sub(r"^https?://[^/]+", "", url) + "\n")
@@ -255,7 +257,7 @@ def wrk(
     }
 
 
-def variant_paths(base: str, ids: list[str]) -> Iterator[str]:
+def variant_paths(ids: list[str]) -> Iterator[str]:
     """Thumbnail paths never asked for before, of the same work: the box's height walks
     256..193 (the width binds, so the output keeps its size) and its width 256..237."""
     for image_id in ids:
@@ -263,30 +265,39 @@ def variant_paths(base: str, ids: list[str]) -> Iterator[str]:
             yield f"/v1/images/{image_id}/thumbnail?w={BOX - n // 64}&h={BOX - n % 64}&format=jpeg"
 
 
-def uncached_rate(base: str, ids: list[str], seconds: float, work: Path) -> dict[str, float]:
-    paths = work / f"paths-{ids[0][:8]}.txt"
-    paths.write_text("\n".join(variant_paths(base, ids)) + "\n")
-    result = wrk(base, seconds=seconds, connections=UNCACHED_CONNECTIONS, threads=1, paths=paths)
-    if result["requests"] > COPIES * 20 * 64:
-        raise SystemExit("more requests than distinct variants: raise COPIES")
-    return result
-
-
 def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
+@contextmanager
+def on_server_core() -> Iterator[None]:
+    """Run in-process work on the core the servers use, so ratios compare one core's minute."""
+    os.sched_setaffinity(0, {SERVER_CORE})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, CLIENT_CORES)
+
+
+def ceiling_rate(data: bytes, seconds: float) -> float:
+    with on_server_core():
+        return max(
+            rate(lambda: pipeline(data), seconds) for pipeline in ceiling_pipelines().values()
+        )
+
+
 def in_process(photos: dict[str, bytes], seconds: float) -> dict[str, dict[str, float]]:
-    print(f"# in-process, one core, {BOX}x{BOX} contain, JPEG q80 (renders/s)")
+    print(f"# in-process, core {SERVER_CORE}, {BOX}x{BOX} contain, JPEG q80 (renders/s)")
     pipelines = {"ours": ours, **ceiling_pipelines()}
     measured: dict[str, dict[str, float]] = {}
     for name, data in photos.items():
         # Interleaved rounds, best of each: the machine is shared, noise only ever slows down.
         row = dict.fromkeys(pipelines, 0.0)
-        for _ in range(ROUNDS):
-            for label, pipeline in pipelines.items():
-                rendered = rate(lambda d=data, p=pipeline: p(d), seconds / ROUNDS)
-                row[label] = max(row[label], rendered)
+        with on_server_core():
+            for _ in range(ROUNDS):
+                for label, pipeline in pipelines.items():
+                    rendered = rate(lambda d=data, p=pipeline: p(d), seconds / ROUNDS)
+                    row[label] = max(row[label], rendered)
         row["ceiling"] = max(v for k, v in row.items() if k != "ours")
         row["ours/ceiling"] = row["ours"] / row["ceiling"]
         measured[name] = row
@@ -307,64 +318,108 @@ def upload_copies(client: httpx.Client, token: str, data: bytes) -> list[str]:
     return ids
 
 
-def ours_over_http(
-    photos: dict[str, bytes], work: Path, seconds: float
+def over_http(
+    photos: dict[str, bytes], files: Path, work: Path, seconds: float, *, with_thumbor: bool
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    print(
-        f"\n# over HTTP, server tree on core {SERVER_CORE}, uncached (renders/s), both pool kinds"
-    )
+    """Uncached: ceiling (in-process, same core), ours and thumbor, interleaved in rounds, best
+    of each; then cached: ours, GET /v1/users/{id} and thumbor with result storage, likewise."""
+    print(f"\n# over HTTP, servers on core {SERVER_CORE}, uncached (renders/s), best of {ROUNDS}")
     http: dict[str, dict[str, float]] = {name: {} for name in photos}
     cached: dict[str, dict[str, float]] = {}
+    chunk = seconds / ROUNDS
+    if with_thumbor:
+        thumbor_python()
     for pool in ("process", "thread"):
-        with (
-            service(work / f"svc-{pool}", ORDER_SERVICE_IMAGES_RENDER_POOL=pool) as (base, pid),
-            httpx.Client(base_url=base, timeout=60) as client,
-        ):
+        with contextlib.ExitStack() as stack:
+            base, pid = stack.enter_context(
+                service(work / f"svc-{pool}", ORDER_SERVICE_IMAGES_RENDER_POOL=pool)
+            )
+            client = stack.enter_context(httpx.Client(base_url=base, timeout=60))
+            thumbor_base = None
+            if with_thumbor and pool == "process":
+                thumbor_base = stack.enter_context(thumbor(files, result_storage=False))
             token = log_in(client)
             ids = {name: upload_copies(client, token, data) for name, data in photos.items()}
             # Uploads started the render workers; now the whole tree goes on one core.
             pin_tree(pid)
             for name, copies in ids.items():
-                result = uncached_rate(base, copies, seconds, work)
-                http[name][f"ours_{pool}"] = result["rps"]
-                http[name][f"ours_{pool}_errors"] = result["errors"]
-                print(f"{name:>10}  ours_{pool}={result['rps']:.1f}  errors={result['errors']:.0f}")
+                paths = work / f"paths-{pool}-{name}.txt"
+                paths.write_text("\n".join(variant_paths(copies)) + "\n")
+                row = http[name]
+                done = 0
+                for _ in range(ROUNDS):
+                    ceiling = ceiling_rate(photos[name], chunk)
+                    row["ceiling_same_minute"] = max(row.get("ceiling_same_minute", 0.0), ceiling)
+                    ours_run = wrk(
+                        base,
+                        seconds=chunk,
+                        connections=UNCACHED_CONNECTIONS,
+                        threads=1,
+                        paths=paths,
+                        start=done,
+                    )
+                    done += int(ours_run["requests"])
+                    row[f"ours_{pool}"] = max(row.get(f"ours_{pool}", 0.0), ours_run["rps"])
+                    row[f"ours_{pool}_errors"] = (
+                        row.get(f"ours_{pool}_errors", 0.0) + ours_run["errors"]
+                    )
+                    if thumbor_base is not None:
+                        url = f"{thumbor_base}/unsafe/fit-in/{BOX}x{BOX}/{name}.jpg"
+                        theirs = wrk(
+                            url, seconds=chunk, connections=UNCACHED_CONNECTIONS, threads=1
+                        )
+                        row["thumbor"] = max(row.get("thumbor", 0.0), theirs["rps"])
+                if done > COPIES * 20 * 64:
+                    raise SystemExit("more requests than distinct variants: raise COPIES")
+                print(f"{name:>10}  " + "  ".join(f"{k}={v:.1f}" for k, v in row.items()))
             if pool == "process":
-                warm = f"/v1/images/{ids['1920x1080'][0]}/thumbnail?w={BOX}&h={BOX}&format=jpeg"
-                client.get(warm).raise_for_status()
-                me = client.get("/v1/users/me", headers={"authorization": f"Bearer {token}"})
-                user = f"{base}/v1/users/{me.json()['id']}"
-                auth = {"Authorization": f"Bearer {token}"}
-                # Interleaved, best of two: the same minute for both.
-                for _ in range(2):
-                    for label, url, headers in (
-                        ("ours_thumbnail", base + warm, None),
-                        ("ours_get_user", user, auth),
-                    ):
-                        run = wrk(url, seconds=5, headers=headers)
-                        if run["rps"] > cached.get(label, {}).get("rps", 0.0):
-                            cached[label] = run
+                cached = cached_over_http(
+                    client, base, token, ids, files, with_thumbor=with_thumbor
+                )
+    for row in http.values():
+        row["ours/in_process_ceiling"] = ratio(row["ours_process"], row["ceiling_same_minute"])
+        row["ours_thread/in_process_ceiling"] = ratio(
+            row["ours_thread"], row["ceiling_same_minute"]
+        )
+        if "thumbor" in row:
+            row["ours/thumbor"] = ratio(row["ours_process"], row["thumbor"])
     return http, cached
 
 
-def thumbor_over_http(
-    photos: dict[str, bytes], files: Path, seconds: float
-) -> tuple[dict[str, float], dict[str, float]]:
-    thumbor_python()
-    uncached: dict[str, float] = {}
-    with thumbor(files, result_storage=False) as base:
-        for name in photos:
-            url = f"{base}/unsafe/fit-in/{BOX}x{BOX}/{name}.jpg"
+def cached_over_http(
+    client: httpx.Client,
+    base: str,
+    token: str,
+    ids: dict[str, list[str]],
+    files: Path,
+    *,
+    with_thumbor: bool,
+) -> dict[str, dict[str, float]]:
+    warm = f"/v1/images/{ids['1920x1080'][0]}/thumbnail?w={BOX}&h={BOX}&format=jpeg"
+    client.get(warm).raise_for_status()
+    me = client.get("/v1/users/me", headers={"authorization": f"Bearer {token}"})
+    targets: list[tuple[str, str, dict[str, str] | None]] = [
+        ("ours_thumbnail", base + warm, None),
+        (
+            "ours_get_user",
+            f"{base}/v1/users/{me.json()['id']}",
+            {"Authorization": f"Bearer {token}"},
+        ),
+    ]
+    cached: dict[str, dict[str, float]] = {}
+    with contextlib.ExitStack() as stack:
+        if with_thumbor:
+            thumbor_base = stack.enter_context(thumbor(files, result_storage=True))
+            url = f"{thumbor_base}/unsafe/fit-in/{BOX}x{BOX}/1920x1080.jpg"
             httpx.get(url, timeout=30).raise_for_status()
-            uncached[name] = wrk(url, seconds=seconds, connections=UNCACHED_CONNECTIONS, threads=1)[
-                "rps"
-            ]
-            print(f"{name:>10}  thumbor={uncached[name]:.1f}")
-    with thumbor(files, result_storage=True) as base:
-        url = f"{base}/unsafe/fit-in/{BOX}x{BOX}/1920x1080.jpg"
-        httpx.get(url, timeout=30).raise_for_status()
-        cached = wrk(url, seconds=5)
-    return uncached, cached
+            targets.append(("thumbor_result_storage", url, None))
+        # Interleaved, best of ROUNDS: the same minutes for all.
+        for _ in range(ROUNDS):
+            for label, url, headers in targets:
+                run = wrk(url, seconds=4, headers=headers)
+                if run["rps"] > cached.get(label, {}).get("rps", 0.0):
+                    cached[label] = run
+    return cached
 
 
 def verdicts(results: dict[str, Any]) -> list[tuple[str, str, float, float, bool]]:
@@ -424,16 +479,17 @@ def markdown(results: dict[str, Any]) -> str:
         f"uncached over HTTP with wrk, {UNCACHED_CONNECTIONS} connections; "
         f"cached with wrk, 50 connections. Box {BOX}x{BOX}, JPEG q80.",
         "",
-        "| source | in-process ours | in-process ceiling | ours (processes) | ours (threads) | thumbor |",
-        "|---|---|---|---|---|---|",
+        "| source | in-process: ours | ceiling | HTTP: ceiling, same minute | ours (processes) "
+        "| ours (threads) | thumbor | ours / ceiling | ours / thumbor |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in results["in_process"].items():
         http = results.get("http_uncached", {}).get(name, {})
         cells = [f"{row['ours']:.1f}", f"{row['ceiling']:.1f}"]
-        cells += [
-            f"{http[k]:.1f}" if k in http else "-"
-            for k in ("ours_process", "ours_thread", "thumbor")
-        ]
+        keys = ("ceiling_same_minute", "ours_process", "ours_thread", "thumbor")
+        cells += [f"{http[k]:.1f}" if k in http else "-" for k in keys]
+        keys = ("ours/in_process_ceiling", "ours/thumbor")
+        cells += [f"{http[k]:.2f}" if k in http else "-" for k in keys]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if "cached" in results:
         lines += ["", "| cached, 50 connections | requests/s | p99 ms |", "|---|---|---|"]
@@ -449,7 +505,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def write_results(results: dict[str, Any], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = results["meta"]["date"].replace(":", "").replace("+00:00", "Z") + "-images"
+    stem = results["meta"]["date"].replace("+00:00", "Z").replace(":", "") + "-images"
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     md_path.write_text(markdown(results))
@@ -459,7 +515,7 @@ def write_results(results: dict[str, Any], out_dir: Path) -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=6.0, help="per measurement, all rounds")
     parser.add_argument("--no-thumbor", action="store_true")
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
@@ -479,19 +535,11 @@ def main() -> None:
     for name, data in photos.items():
         (files / f"{name}.jpg").write_bytes(data)
     try:
-        inproc = in_process(photos, args.seconds)
-        results["in_process"] = inproc
+        results["in_process"] = in_process(photos, args.seconds)
         if not args.no_http:
-            http, cached = ours_over_http(photos, work, args.seconds)
-            if not args.no_thumbor:
-                thumbor_uncached, thumbor_cached = thumbor_over_http(photos, files, args.seconds)
-                cached["thumbor_result_storage"] = thumbor_cached
-                for name, rendered in thumbor_uncached.items():
-                    http[name]["thumbor"] = rendered
-                    http[name]["ours/thumbor"] = http[name]["ours_process"] / rendered
-            for name, row in http.items():
-                row["ours/in_process_ceiling"] = row["ours_process"] / inproc[name]["ceiling"]
-                row["ours_thread/in_process_ceiling"] = row["ours_thread"] / inproc[name]["ceiling"]
+            http, cached = over_http(
+                photos, files, work, args.seconds, with_thumbor=not args.no_thumbor
+            )
             results["http_uncached"] = http
             results["cached"] = cached
     finally:

@@ -168,6 +168,65 @@ def test_hostile_uploads_get_a_clear_problem(
     assert_problem(api.upload(data, content_type), status, slug)
 
 
+def test_a_multipart_upload_of_one_file_is_the_same_image_as_the_raw_body(
+    api: ImageService,
+) -> None:
+    data = samples.photo_jpeg(320, 240, seed=11)
+    raw = api.upload(data)
+    form = api.client.post(
+        "/v1/images",
+        files={"image": ("photo.jpg", data, "image/jpeg")},
+        data={"caption": "a field beside the file is ignored"},
+        headers={"authorization": f"Bearer {api.token}"},
+    )
+    assert form.status_code == 200, form.text  # the same bytes: stored once, already there
+    assert form.json() == raw.json()
+
+
+def part(name: str, content_type: str, data: bytes, filename: str | None = "f") -> bytes:
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+    head = f"--b0undary\r\nContent-Disposition: {disposition}\r\nContent-Type: {content_type}"
+    return head.encode() + b"\r\n\r\n" + data + b"\r\n"
+
+
+JPEG = samples.photo_jpeg(64, 48)
+END = b"--b0undary--\r\n"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "slug"),
+    [
+        (
+            {"content-type": "multipart/form-data"},
+            part("f", "image/jpeg", JPEG) + END,
+            400,
+            "bad-multipart",
+        ),
+        ({}, part("f", "image/jpeg", JPEG), 400, "bad-multipart"),  # no closing boundary
+        ({}, part("f", "image/jpeg", JPEG)[:40], 400, "bad-multipart"),
+        ({}, b"not multipart at all", 400, "bad-multipart"),
+        (
+            {},
+            part("a", "image/jpeg", JPEG) + part("b", "image/jpeg", JPEG) + END,
+            400,
+            "bad-multipart",
+        ),
+        ({}, part("a", "text/plain", b"hello", filename=None) + END, 400, "bad-multipart"),
+        ({}, part("f", "text/plain", JPEG) + END, 415, "unsupported-image"),
+        ({}, part("f", "image/png", JPEG) + END, 415, "unsupported-image"),
+        ({}, part("f", "image/jpeg", JPEG[:300]) + END, 422, "corrupt-image"),
+    ],
+)
+def test_a_bad_multipart_upload_gets_a_clear_problem(
+    api: ImageService, headers: dict[str, str], body: bytes, status: int, slug: str
+) -> None:
+    sent = {"content-type": "multipart/form-data; boundary=b0undary", **headers}
+    answer = api.client.post(
+        "/v1/images", content=body, headers={"authorization": f"Bearer {api.token}", **sent}
+    )
+    assert_problem(answer, status, slug)
+
+
 def test_an_upload_needs_a_token(api: ImageService) -> None:
     answer = api.client.post("/v1/images", content=samples.photo_jpeg(32, 32))
     assert_problem(answer, 401, "unauthenticated")
