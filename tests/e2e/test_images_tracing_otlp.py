@@ -1,5 +1,5 @@
-"""A thumbnail render's trace reaches a real OTLP receiver: decode, resize and encode spans,
-timed in the render worker process, nested in the server's `image render` span."""
+"""A thumbnail render's trace reaches a real OTLP receiver: decode, resize, encode and store
+spans, timed in the render worker process, nested in the server's `image render` span."""
 
 import itertools
 from collections.abc import Iterator
@@ -22,7 +22,7 @@ def receiver() -> Iterator[Receiver]:
         yield running
 
 
-def test_decode_resize_and_encode_are_children_of_the_render_span(
+def test_decode_resize_encode_and_store_are_children_of_the_render_span(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     env = {
@@ -43,7 +43,9 @@ def test_decode_resize_and_encode_are_children_of_the_render_span(
         assert api.service.stop() == 0
     render = receiver.named("image render")
     assert render.trace_id.hex() == TRACE_ID
-    phases = [receiver.named(f"image {name}") for name in ("decode", "resize", "encode")]
+    # With the filesystem store the worker also writes the variant: the fourth phase.
+    names = ("decode", "resize", "encode", "store")
+    phases = [receiver.named(f"image {name}") for name in names]
     for phase in phases:
         assert phase.trace_id == render.trace_id
         assert phase.parent_span_id == render.span_id

@@ -23,6 +23,11 @@ def framed(payload: bytes, fmt: ImageFormat) -> bytes:
     return b"\xff\xd8" + payload + b"\xff\xd9"
 
 
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
 class InMemoryBlobStore:
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
@@ -84,7 +89,9 @@ class FakeImageCodec:
             raise UnsupportedImage("not an image")
         return DecodedImage(format=ImageFormat.PNG, width=640, height=480)
 
-    async def render(self, data: bytes | Path, spec: ThumbnailSpec) -> bytes:
+    async def render(
+        self, data: bytes | Path, spec: ThumbnailSpec, *, store_at: Path | None = None
+    ) -> bytes:
         if self.running >= self.capacity:
             raise RenderUnavailable("at capacity", 1.0)
         self.running += 1
@@ -96,6 +103,9 @@ class FakeImageCodec:
                 await self.gate.wait()
             size = len(data) if isinstance(data, bytes) else -1
             description = f"{size}:{spec.width}x{spec.height}:{spec.fit}:{spec.format}".encode()
-            return framed(description, spec.format)
+            body = framed(description, spec.format)
+            if store_at is not None:
+                await asyncio.to_thread(_write, store_at, body)
+            return body
         finally:
             self.running -= 1

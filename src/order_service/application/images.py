@@ -92,9 +92,12 @@ class ImageCodec(Protocol):
 
     async def inspect(self, data: bytes) -> DecodedImage: ...
 
-    async def render(self, source: bytes | Path, spec: ThumbnailSpec) -> bytes:
+    async def render(
+        self, source: bytes | Path, spec: ThumbnailSpec, *, store_at: Path | None = None
+    ) -> bytes:
         """The variant's bytes, from the original's bytes or its local file (BlobStore.local_path);
-        raises OriginalMissing when that file is gone."""
+        raises OriginalMissing when that file is gone. With `store_at` (the variant's local
+        file) the codec also writes the variant there, atomically and without fsync."""
         ...
 
 
@@ -340,14 +343,18 @@ class Images:
         self._metrics.cache_lookup("blob", hit=stored is not None)
         if stored is None:
             source: bytes | Path | None = self._blobs.local_path(original_key(image_id))
+            target = self._blobs.local_path(variant_key(key))
             if source is None:
                 _, source = await self.original(image_id)
             else:
                 await self.info(image_id)  # unknown ids are 404 before any work
             started = time.perf_counter()
-            stored = await self._codec.render(source, spec)
+            # A local store: the renderer reads the original and writes the variant itself,
+            # which spares the server a hand-off per file (docs/adr/0030).
+            stored = await self._codec.render(source, spec, store_at=target)
             self._metrics.rendered(spec, time.perf_counter() - started)
-            # Not fsynced: a variant lost in a crash is rendered again; an original is not.
-            await self._blobs.put(variant_key(key), stored, durable=False)
+            if target is None:
+                # Not fsynced: a variant lost in a crash is rendered again; an original is not.
+                await self._blobs.put(variant_key(key), stored, durable=False)
         self._cache.put(key, stored)
         return stored

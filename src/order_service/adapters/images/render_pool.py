@@ -172,18 +172,25 @@ class ProcessRenderPool:
     async def _start(self) -> _Worker:
         ours, theirs = socket.socketpair()
         try:
+            # Streams first: once the process runs, nothing here awaits, so a cancellation can
+            # never leave a started worker that no one tracks.
+            reader, writer = await asyncio.open_unix_connection(sock=ours)
+        except BaseException:
+            ours.close()
+            theirs.close()
+            raise
+        try:
             process = self._context.Process(
                 target=render_worker.serve, args=(theirs,), name="image-render", daemon=True
             )
-            # On the loop, and so never half-done when cancelled: with the forkserver already
-            # running (see `start_forkserver`) this is one fork request, about a millisecond.
+            # With the forkserver already running (see `start_forkserver`) this is one fork
+            # request, about a millisecond, so it is done on the loop.
             process.start()
         except BaseException:
-            ours.close()
+            writer.close()
             raise
         finally:
             theirs.close()
-        reader, writer = await asyncio.open_unix_connection(sock=ours)
         self._reap()
         return _Worker(process, reader, writer)
 
@@ -286,7 +293,9 @@ class PoolImageCodec:
             fmt, width, height = self._decoded(render_worker.decode_inspect, reply)
         return DecodedImage(format=ImageFormat(fmt), width=width, height=height)
 
-    async def render(self, source: bytes | Path, spec: ThumbnailSpec) -> bytes:
+    async def render(
+        self, source: bytes | Path, spec: ThumbnailSpec, *, store_at: Path | None = None
+    ) -> bytes:
         request = pillow_codec.RenderRequest(
             width=spec.width,
             height=spec.height,
@@ -304,13 +313,17 @@ class PoolImageCodec:
         span = self._tracer.start_span("image render", attributes=attributes)
         with trace.use_span(span, end_on_exit=True):
             # A local file is read by the worker itself: no megabytes through the socket.
-            reply = await self._run(render_worker.encode_render, source, request, self._max_pixels)
+            reply = await self._run(
+                render_worker.encode_render, source, request, self._max_pixels, store_at
+            )
             result = self._decoded(render_worker.decode_render, reply)
             if span.is_recording():
                 # Decode, resize and encode ran in the worker, which has no tracer: it timed
                 # them, and their spans are made here, as children of this one.
                 parent = trace.set_span_in_context(span)
                 for phase, start, end in result.phases:
+                    if phase == "store" and store_at is None:
+                        continue
                     child = self._tracer.start_span(
                         f"image {phase}", context=parent, start_time=start
                     )
@@ -361,7 +374,7 @@ class PoolImageCodec:
         except render_worker.MalformedReply:
             _log.error("render worker sent a malformed reply", extra={"task": function.__name__})
             raise RenderFailed("the image renderer failed on this image") from None
-        except RuntimeError as error:
+        except render_worker.WorkerFailed as error:
             _log.error("render worker raised: %s", error, extra={"task": function.__name__})
             raise RenderFailed("the image renderer failed on this image") from None
         finally:

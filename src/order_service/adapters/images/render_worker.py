@@ -16,6 +16,8 @@ import pickle
 import signal
 import socket
 import struct
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,13 @@ from order_service.adapters.images import pillow_codec
 LENGTH = struct.Struct("!Q")
 OK, REJECTED, FAILED = 0, 1, 2
 STATUSES = frozenset({OK, REJECTED, FAILED})
-_PHASES = ("decode", "resize", "encode")
-_TIMES = struct.Struct("!6q")
+_PHASES = ("decode", "resize", "encode", "store")
+_TIMES = struct.Struct("!8q")
 _SIZE = struct.Struct("!II")
+
+
+class WorkerFailed(Exception):
+    """The function raised something other than a rejection: a bug, logged by the server."""
 
 
 class MalformedReply(Exception):
@@ -56,16 +62,37 @@ def open_reply(reply: bytes) -> bytes:
         kind, _, message = text.partition("\0")
         raise pillow_codec.CodecRejection(kind, message)
     if status == FAILED:
-        raise RuntimeError(text)
+        raise WorkerFailed(text)
     raise MalformedReply(f"unknown status {status}")
 
 
 def encode_render(
-    source: bytes | Path, request: pillow_codec.RenderRequest, max_pixels: int
+    source: bytes | Path,
+    request: pillow_codec.RenderRequest,
+    max_pixels: int,
+    store_at: Path | None = None,
 ) -> bytes:
+    """Render; with `store_at`, also write the variant there (the filesystem store's file for
+    it), atomically and without fsync, as FilesystemBlobStore.put(durable=False) would."""
     result = pillow_codec.render_timed(source, request, max_pixels)
+    encoded = result.phases[-1][2]
+    if store_at is not None:
+        write_atomically(store_at, result.body)
+    stored = time.time_ns() if store_at is not None else encoded
     times = [time for _, start, end in result.phases for time in (start, end)]
-    return _TIMES.pack(*times) + result.body
+    return _TIMES.pack(*times, encoded, stored) + result.body
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """A temporary file beside `path`, renamed over it: readers see all of it or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        temporary.write_bytes(data)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def decode_render(data: bytes) -> pillow_codec.RenderResult:
