@@ -79,8 +79,8 @@ def encode_render(
     if store_at is not None:
         write_atomically(store_at, result.body)
     stored = time.time_ns() if store_at is not None else encoded
-    times = [time for _, start, end in result.phases for time in (start, end)]
-    return _TIMES.pack(*times, encoded, stored) + result.body
+    instants = [instant for _, start, end in result.phases for instant in (start, end)]
+    return _TIMES.pack(*instants, encoded, stored) + result.body
 
 
 def write_atomically(path: Path, data: bytes) -> None:
