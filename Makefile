@@ -46,8 +46,9 @@ test-fast: $(VENV_STAMP) ## Unit and contract tests only
 	$(RUN) pytest tests/unit tests/contract
 
 .PHONY: bench
-bench: $(VENV_STAMP) ## Full benchmark (about 8 min): ceiling, FastAPI peer, order-service -> bench/results/
+bench: $(VENV_STAMP) ## Full benchmark (about 11 min): the API's, then the thumbnailer's -> bench/results/
 	$(RUN) python -m bench
+	$(RUN) python bench/images/run.py
 
 .PHONY: bench-quick
 bench-quick: $(VENV_STAMP) ## The benchmark's quick mode (about 30 s): checks the harness, -> var/bench-quick/
@@ -75,6 +76,5 @@ bench-observability: $(VENV_STAMP) ## What logs, metrics and traces cost on GET 
 	$(RUN) python bench/observability_cost.py --seconds 5 --rounds 5
 
 .PHONY: bench-images
-bench-images: $(VENV_STAMP) ## Thumbnailer: ours vs thumbor vs the in-process ceiling (needs wrk)
-	$(RUN) python bench/images/pool_kinds.py
-	$(RUN) python bench/images/run.py --json bench/images/last-run.json
+bench-images: $(VENV_STAMP) ## Thumbnailer only (about 3 min): ours vs thumbor vs the ceiling -> bench/results/
+	$(RUN) python bench/images/run.py

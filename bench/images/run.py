@@ -1,12 +1,18 @@
 """Thumbnailer benchmark: our renders vs thumbor vs the in-process ceiling, then cached requests.
 
-Run with `make bench-images`. Everything is measured in one run, side by side, one core each
-(the measured process tree is pinned with sched_setaffinity / taskset); numbers are reported
-as ratios because this machine is shared and noisy. Needs `wrk` for the cached part and
-installs thumbor from PyPI into bench/images/.thumbor-venv on first use.
+Run with `make bench-images` (and as part of `make bench`). Everything is measured in one run,
+side by side, one core each (the measured process tree is pinned with sched_setaffinity /
+taskset); numbers are reported as ratios because this machine is shared and noisy. Needs
+`wrk`, and installs thumbor from PyPI into bench/images/.thumbor-venv on first use. Writes
+bench/results/<date>-images.{json,md} and latest-images.md (--out to change the directory).
+
+Uncached renders are driven by wrk with a few connections in flight (UNCACHED_CONNECTIONS),
+ours and thumbor alike: a sequential client would add its own latency to every render and
+measure the client as much as the server (docs/adr/0030-image-thumbnailer.md).
 """
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -19,7 +25,9 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from PIL import Image
@@ -37,6 +45,19 @@ BOX = 256
 THUMBOR_VENV = Path(__file__).resolve().parent / ".thumbor-venv"
 SERVER_CORE, CLIENT_CORES = 1, {0}
 ROUNDS = 3
+WRK_DIR = ROOT / "bench" / "wrk"
+RESULTS = ROOT / "bench" / "results"
+UNCACHED_CONNECTIONS = 4
+# Copies of each photo (trailing bytes after the JPEG's end: new id, the same decoding work),
+# each with 20 x 64 boxes of the same output size: 10,240 variants never rendered before.
+COPIES = 8
+TARGETS = {
+    "uncached ours/ceiling": 0.9,
+    "uncached ours/thumbor": 1.0,
+    "cached ours/thumbor": 10.0,
+    "cached thumbnail/get user": 0.8,
+    "cached p99 ms": 8.0,
+}
 
 
 def rate(function: Callable[[], object], seconds: float) -> float:
@@ -202,140 +223,333 @@ def pin_tree(pid: int) -> None:
         )
 
 
-def wrk(url: str, *, seconds: int, headers: dict[str, str] | None = None) -> dict[str, float]:
-    command = ["taskset", "-c", "0", "wrk", "-t2", "-c50", f"-d{seconds}s", "--latency", url]
+def wrk(
+    url: str,
+    *,
+    seconds: float,
+    connections: int = 50,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+    paths: Path | None = None,
+    start: int = 0,
+) -> dict[str, float]:
+    """Requests/s, p99 and errors of one wrk run from the client core (BENCH_JSON line)."""
+    command = ["taskset", "-c", "0", "wrk", f"-t{threads}", f"-c{connections}"]
+    command += [f"-d{max(1, round(seconds))}s", "-s", str(WRK_DIR / "paths.lua")]
     for name, value in (headers or {}).items():
-        command[5:5] = ["-H", f"{name}: {value}"]
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        command += ["-H", f"{name}: {value}"]
+    env = {**os.environ, "BENCH_WRK_DIR": str(WRK_DIR), "BENCH_START": str(start)}
+    if paths is None:
+        paths = Path(tempfile.mkstemp(suffix=".paths")[1])
+        paths.write_text(re.sub(r"^https?://[^/]+", "", url) + "\n")
+    env["BENCH_PATHS"] = str(paths)
+    out = subprocess.run(
+        [*command, url], check=True, capture_output=True, text=True, env=env
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("BENCH_JSON "))
+    summary = json.loads(line.removeprefix("BENCH_JSON "))
+    errors = sum(summary[k] for k in ("connect", "read", "write", "status", "timeout"))
     return {
-        "rps": rps,
-        "p99_ms": float(p99.group(1)) * unit[p99.group(2)] if p99 else float("nan"),
-        "non_2xx": float(errors.group(1)) if errors else 0.0,
+        "rps": summary["requests"] / (summary["duration_us"] / 1e6),
+        "p99_ms": summary["p99"] / 1000,
+        "errors": float(errors),
+        "requests": float(summary["requests"]),
     }
 
 
-def http_uncached_rate(urls: Iterator[str], seconds: float) -> float:
-    with httpx.Client(timeout=60) as client:
+def variant_paths(ids: list[str]) -> Iterator[str]:
+    """Thumbnail paths never asked for before, of the same work: the box's height walks
+    256..193 (the width binds, so the output keeps its size) and its width 256..237."""
+    for image_id in ids:
+        for n in range(20 * 64):
+            yield f"/v1/images/{image_id}/thumbnail?w={BOX - n // 64}&h={BOX - n % 64}&format=jpeg"
 
-        def one() -> None:
-            answer = client.get(next(urls))
-            answer.raise_for_status()
 
-        return rate(one, seconds)
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+@contextmanager
+def on_server_core() -> Iterator[None]:
+    """Run in-process work on the core the servers use, so ratios compare one core's minute."""
+    os.sched_setaffinity(0, {SERVER_CORE})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, CLIENT_CORES)
+
+
+def ceiling_rate(data: bytes, seconds: float) -> float:
+    with on_server_core():
+        return max(
+            rate(lambda: pipeline(data), seconds) for pipeline in ceiling_pipelines().values()
+        )
+
+
+def in_process(photos: dict[str, bytes], seconds: float) -> dict[str, dict[str, float]]:
+    print(f"# in-process, core {SERVER_CORE}, {BOX}x{BOX} contain, JPEG q80 (renders/s)")
+    pipelines = {"ours": ours, **ceiling_pipelines()}
+    measured: dict[str, dict[str, float]] = {}
+    for name, data in photos.items():
+        # Interleaved rounds, best of each: the machine is shared, noise only ever slows down.
+        row = dict.fromkeys(pipelines, 0.0)
+        with on_server_core():
+            for _ in range(ROUNDS):
+                for label, pipeline in pipelines.items():
+                    rendered = rate(lambda d=data, p=pipeline: p(d), seconds / ROUNDS)
+                    row[label] = max(row[label], rendered)
+        row["ceiling"] = max(v for k, v in row.items() if k != "ours")
+        row["ours/ceiling"] = row["ours"] / row["ceiling"]
+        measured[name] = row
+        print(f"{name:>10}  " + "  ".join(f"{k}={v:.2f}" for k, v in row.items()))
+    return measured
+
+
+def upload_copies(client: httpx.Client, token: str, data: bytes) -> list[str]:
+    ids = []
+    for copy in range(COPIES):
+        answer = client.post(
+            "/v1/images",
+            content=data + copy.to_bytes(4, "big"),
+            headers={"authorization": f"Bearer {token}", "content-type": "image/jpeg"},
+        )
+        answer.raise_for_status()
+        ids.append(answer.json()["id"])
+    return ids
+
+
+def over_http(
+    photos: dict[str, bytes], files: Path, work: Path, seconds: float, *, with_thumbor: bool
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Uncached: ceiling (in-process, same core), ours and thumbor, interleaved in rounds, best
+    of each; then cached: ours, GET /v1/users/{id} and thumbor with result storage, likewise."""
+    print(f"\n# over HTTP, servers on core {SERVER_CORE}, uncached (renders/s), best of {ROUNDS}")
+    http: dict[str, dict[str, float]] = {name: {} for name in photos}
+    cached: dict[str, dict[str, float]] = {}
+    chunk = seconds / ROUNDS
+    if with_thumbor:
+        thumbor_python()
+    for pool in ("process", "thread"):
+        with contextlib.ExitStack() as stack:
+            base, pid = stack.enter_context(
+                service(work / f"svc-{pool}", ORDER_SERVICE_IMAGES_RENDER_POOL=pool)
+            )
+            client = stack.enter_context(httpx.Client(base_url=base, timeout=60))
+            thumbor_base = None
+            if with_thumbor and pool == "process":
+                thumbor_base = stack.enter_context(thumbor(files, result_storage=False))
+            token = log_in(client)
+            ids = {name: upload_copies(client, token, data) for name, data in photos.items()}
+            # Uploads started the render workers; now the whole tree goes on one core.
+            pin_tree(pid)
+            for name, copies in ids.items():
+                paths = work / f"paths-{pool}-{name}.txt"
+                paths.write_text("\n".join(variant_paths(copies)) + "\n")
+                row = http[name]
+                done = 0
+                for _ in range(ROUNDS):
+                    ceiling = ceiling_rate(photos[name], chunk)
+                    row["ceiling_same_minute"] = max(row.get("ceiling_same_minute", 0.0), ceiling)
+                    ours_run = wrk(
+                        base,
+                        seconds=chunk,
+                        connections=UNCACHED_CONNECTIONS,
+                        threads=1,
+                        paths=paths,
+                        start=done,
+                    )
+                    done += int(ours_run["requests"])
+                    row[f"ours_{pool}"] = max(row.get(f"ours_{pool}", 0.0), ours_run["rps"])
+                    row[f"ours_{pool}_errors"] = (
+                        row.get(f"ours_{pool}_errors", 0.0) + ours_run["errors"]
+                    )
+                    if thumbor_base is not None:
+                        url = f"{thumbor_base}/unsafe/fit-in/{BOX}x{BOX}/{name}.jpg"
+                        theirs = wrk(
+                            url, seconds=chunk, connections=UNCACHED_CONNECTIONS, threads=1
+                        )
+                        row["thumbor"] = max(row.get("thumbor", 0.0), theirs["rps"])
+                if done > COPIES * 20 * 64:
+                    raise SystemExit("more requests than distinct variants: raise COPIES")
+                print(f"{name:>10}  " + "  ".join(f"{k}={v:.1f}" for k, v in row.items()))
+            if pool == "process":
+                cached = cached_over_http(
+                    client, base, token, ids, files, with_thumbor=with_thumbor
+                )
+    for row in http.values():
+        row["ours/in_process_ceiling"] = ratio(row["ours_process"], row["ceiling_same_minute"])
+        row["ours_thread/in_process_ceiling"] = ratio(
+            row["ours_thread"], row["ceiling_same_minute"]
+        )
+        if "thumbor" in row:
+            row["ours/thumbor"] = ratio(row["ours_process"], row["thumbor"])
+    return http, cached
+
+
+def cached_over_http(
+    client: httpx.Client,
+    base: str,
+    token: str,
+    ids: dict[str, list[str]],
+    files: Path,
+    *,
+    with_thumbor: bool,
+) -> dict[str, dict[str, float]]:
+    warm = f"/v1/images/{ids['1920x1080'][0]}/thumbnail?w={BOX}&h={BOX}&format=jpeg"
+    client.get(warm).raise_for_status()
+    me = client.get("/v1/users/me", headers={"authorization": f"Bearer {token}"})
+    targets: list[tuple[str, str, dict[str, str] | None]] = [
+        ("ours_thumbnail", base + warm, None),
+        (
+            "ours_get_user",
+            f"{base}/v1/users/{me.json()['id']}",
+            {"Authorization": f"Bearer {token}"},
+        ),
+    ]
+    cached: dict[str, dict[str, float]] = {}
+    with contextlib.ExitStack() as stack:
+        if with_thumbor:
+            thumbor_base = stack.enter_context(thumbor(files, result_storage=True))
+            url = f"{thumbor_base}/unsafe/fit-in/{BOX}x{BOX}/1920x1080.jpg"
+            httpx.get(url, timeout=30).raise_for_status()
+            targets.append(("thumbor_result_storage", url, None))
+        # Interleaved, best of ROUNDS: the same minutes for all.
+        for _ in range(ROUNDS):
+            for label, url, headers in targets:
+                run = wrk(url, seconds=4, headers=headers)
+                if run["rps"] > cached.get(label, {}).get("rps", 0.0):
+                    cached[label] = run
+    return cached
+
+
+def verdicts(results: dict[str, Any]) -> list[tuple[str, str, float, float, bool]]:
+    """(what, where, measured, target, met) for every target of the issue."""
+    rows = []
+    for name, row in results["http_uncached"].items():
+        rows.append(
+            (
+                "uncached ours/ceiling",
+                name,
+                row["ours/in_process_ceiling"],
+                TARGETS["uncached ours/ceiling"],
+            )
+        )
+        if "ours/thumbor" in row:
+            rows.append(
+                (
+                    "uncached ours/thumbor",
+                    name,
+                    row["ours/thumbor"],
+                    TARGETS["uncached ours/thumbor"],
+                )
+            )
+    cached = results["cached"]
+    ours_rps = cached["ours_thumbnail"]["rps"]
+    rows.append(
+        (
+            "cached thumbnail/get user",
+            "50 conns",
+            ratio(ours_rps, cached["ours_get_user"]["rps"]),
+            TARGETS["cached thumbnail/get user"],
+        )
+    )
+    if "thumbor_result_storage" in cached:
+        rows.append(
+            (
+                "cached ours/thumbor",
+                "50 conns",
+                ratio(ours_rps, cached["thumbor_result_storage"]["rps"]),
+                TARGETS["cached ours/thumbor"],
+            )
+        )
+    out = [(what, where, value, target, value >= target) for what, where, value, target in rows]
+    p99 = cached["ours_thumbnail"]["p99_ms"]
+    out.append(
+        ("cached p99 ms", "50 conns", p99, TARGETS["cached p99 ms"], p99 < TARGETS["cached p99 ms"])
+    )
+    return out
+
+
+def markdown(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    lines = [
+        f"# Thumbnailer benchmark, {meta['date']}",
+        "",
+        f"`{meta['command']}`; server tree on core {SERVER_CORE}, clients on core 0; "
+        f"uncached over HTTP with wrk, {UNCACHED_CONNECTIONS} connections; "
+        f"cached with wrk, 50 connections. Box {BOX}x{BOX}, JPEG q80.",
+        "",
+        "| source | in-process: ours | ceiling | HTTP: ceiling, same minute | ours (processes) "
+        "| ours (threads) | thumbor | ours / ceiling | ours / thumbor |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in results["in_process"].items():
+        http = results.get("http_uncached", {}).get(name, {})
+        cells = [f"{row['ours']:.1f}", f"{row['ceiling']:.1f}"]
+        keys = ("ceiling_same_minute", "ours_process", "ours_thread", "thumbor")
+        cells += [f"{http[k]:.1f}" if k in http else "-" for k in keys]
+        keys = ("ours/in_process_ceiling", "ours/thumbor")
+        cells += [f"{http[k]:.2f}" if k in http else "-" for k in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if "cached" in results:
+        lines += ["", "| cached, 50 connections | requests/s | p99 ms |", "|---|---|---|"]
+        for name, row in results["cached"].items():
+            lines.append(f"| {name} | {row['rps']:.0f} | {row['p99_ms']:.2f} |")
+        lines += ["", "| target | where | measured | target | met |", "|---|---|---|---|---|"]
+        for what, where, value, target, met in verdicts(results):
+            lines.append(
+                f"| {what} | {where} | {value:.2f} | {target:g} | {'yes' if met else 'no'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = results["meta"]["date"].replace("+00:00", "Z").replace(":", "") + "-images"
+    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    md_path.write_text(markdown(results))
+    (out_dir / "latest-images.md").write_text(markdown(results))
+    return [json_path, md_path]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=6.0, help="per measurement, all rounds")
     parser.add_argument("--no-thumbor", action="store_true")
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     os.sched_setaffinity(0, CLIENT_CORES)
-    results: dict[str, object] = {}
+    results: dict[str, Any] = {
+        "meta": {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": "python bench/images/run.py " + " ".join(sys.argv[1:]),
+        }
+    }
     work = Path(tempfile.mkdtemp(prefix="bench-images-"))
     files = work / "files"
     files.mkdir()
     photos = {f"{w}x{h}": photo_jpeg(w, h, seed=w) for w, h in SIZES}
     for name, data in photos.items():
         (files / f"{name}.jpg").write_bytes(data)
-
-    print(f"# in-process, one core, {BOX}x{BOX} contain, JPEG q80 (renders/s)")
-    ceilings = ceiling_pipelines()
-    inproc: dict[str, dict[str, float]] = {}
-    pipelines = {"ours": ours, **ceilings}
-    for name, data in photos.items():
-        # Interleaved rounds, best of each: the machine is shared, noise only ever slows down.
-        row = dict.fromkeys(pipelines, 0.0)
-        for _ in range(ROUNDS):
-            for label, pipeline in pipelines.items():
-                measured = rate(lambda d=data, p=pipeline: p(d), args.seconds / ROUNDS)
-                row[label] = max(row[label], measured)
-        row["ceiling"] = max(v for k, v in row.items() if k != "ours")
-        row["ours/ceiling"] = row["ours"] / row["ceiling"]
-        inproc[name] = row
-        print(f"{name:>10}  " + "  ".join(f"{k}={v:.2f}" for k, v in row.items()))
-    results["in_process"] = inproc
-
-    if args.no_http:
-        print(json.dumps(results, indent=2))
-        return
-    http: dict[str, dict[str, float]] = {}
-    print("\n# over HTTP, server tree pinned to one core, uncached (renders/s), both pool kinds")
-    cached: dict[str, dict[str, float]] = {}
-    for pool in ("process", "thread"):
-        with (
-            service(work / f"svc-{pool}", ORDER_SERVICE_IMAGES_RENDER_POOL=pool) as (base, pid),
-            httpx.Client(base_url=base, timeout=60) as client,
-        ):
-            token = log_in(client)
-            ids = {}
-            for name, data in photos.items():
-                answer = client.post(
-                    "/v1/images",
-                    content=data,
-                    headers={"authorization": f"Bearer {token}", "content-type": "image/jpeg"},
-                )
-                answer.raise_for_status()
-                ids[name] = answer.json()["id"]
-            # Uploads started the render workers; now the whole tree goes on one core.
-            pin_tree(pid)
-            for name, image_id in ids.items():
-                # A new variant every request, nearly the same work: the box's height walks
-                # 256..197 (the width binds, so the output is the same size) and its width
-                # 256..236; 1,260 distinct variants, each a real render.
-                boxes = (
-                    f"{base}/v1/images/{image_id}/thumbnail"
-                    f"?w={BOX - (n // 60) % 21}&h={BOX - n % 60}&format=jpeg"
-                    for n in range(10**9)
-                )
-                http.setdefault(name, {})[f"ours_{pool}"] = http_uncached_rate(boxes, args.seconds)
-            if pool == "process":
-                warm = f"/v1/images/{ids['1920x1080']}/thumbnail?w={BOX}&h={BOX}&format=jpeg"
-                client.get(warm).raise_for_status()
-                me = client.get("/v1/users/me", headers={"authorization": f"Bearer {token}"})
-                cached["ours_thumbnail"] = wrk(base + warm, seconds=5)
-                cached["ours_get_user"] = wrk(
-                    f"{base}/v1/users/{me.json()['id']}",
-                    seconds=5,
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-    if not args.no_thumbor:
-        thumbor_python()
-        with thumbor(files, result_storage=False) as base:
-            for name in photos:
-                urls = (f"{base}/unsafe/fit-in/{BOX}x{BOX}/{name}.jpg" for _ in range(10**9))
-                http[name]["thumbor"] = http_uncached_rate(urls, args.seconds)
-                best = max(http[name]["ours_process"], http[name]["ours_thread"])
-                http[name]["ours/thumbor"] = best / http[name]["thumbor"]
-        with thumbor(files, result_storage=True) as base:
-            url = f"{base}/unsafe/fit-in/{BOX}x{BOX}/1920x1080.jpg"
-            httpx.get(url, timeout=30).raise_for_status()
-            cached["thumbor_result_storage"] = wrk(url, seconds=5)
-    for name, row in http.items():
-        best = max(row["ours_process"], row["ours_thread"])
-        row["ours/in_process_ceiling"] = best / inproc[name]["ceiling"]
-        print(f"{name:>10}  " + "  ".join(f"{k}={v:.2f}" for k, v in row.items()))
-    print("\n# cached, 50 connections (wrk), requests/s and p99")
-    for name, row in cached.items():
-        print(
-            f"{name:>24}  rps={row['rps']:.0f}  p99={row['p99_ms']:.2f} ms  non2xx={row['non_2xx']:.0f}"
-        )
-    ours_rps = cached["ours_thumbnail"]["rps"]
-    print(f"ours thumbnail / get user = {ours_rps / cached['ours_get_user']['rps']:.2f}")
-    if "thumbor_result_storage" in cached:
-        print(
-            f"ours thumbnail / thumbor cached = {ours_rps / cached['thumbor_result_storage']['rps']:.2f}"
-        )
-    results["http_uncached"] = http
-    results["cached"] = cached
+    try:
+        results["in_process"] = in_process(photos, args.seconds)
+        if not args.no_http:
+            http, cached = over_http(
+                photos, files, work, args.seconds, with_thumbor=not args.no_thumbor
+            )
+            results["http_uncached"] = http
+            results["cached"] = cached
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(markdown(results))
+    for path in write_results(results, args.out):
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    shutil.rmtree(work, ignore_errors=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

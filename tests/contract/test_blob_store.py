@@ -123,3 +123,24 @@ async def test_filesystem_store_refuses_keys_that_escape_its_root(tmp_path: Path
     for key in ("../outside", "a/../../b", "/etc/passwd", "A/UPPER", ""):
         with pytest.raises(ValueError, match="invalid blob key"):
             await store.put(key, b"x")
+
+
+async def test_a_blob_put_without_durability_reads_back_whole(store: BlobStore) -> None:
+    data = os.urandom(50_000)
+    await store.put("variants/ab/v.jpeg", data, durable=False)
+    await store.put("variants/ab/v.jpeg", data, durable=False)
+    assert await store.get("variants/ab/v.jpeg") == data
+
+
+async def test_a_local_path_if_any_holds_the_blob_bytes(store: BlobStore) -> None:
+    await store.put("originals/ab/abd", b"original bytes")
+    path = store.local_path("originals/ab/abd")
+    if path is not None:  # only stores that keep blobs as local files give one
+        assert await asyncio.to_thread(path.read_bytes) == b"original bytes"
+
+
+async def test_the_filesystem_store_gives_workers_a_path_inside_its_root(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    assert store.local_path("originals/ab/abc") == tmp_path / "originals" / "ab" / "abc"
+    with pytest.raises(ValueError, match="invalid blob key"):
+        store.local_path("../outside")

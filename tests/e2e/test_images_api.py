@@ -94,6 +94,26 @@ def test_a_thumbnail_is_negotiated_cached_and_revalidated(api: ImageService, pho
     assert repeat.content == webp.content
 
 
+def test_a_repeated_request_is_answered_alike_from_the_cached_path(
+    api: ImageService, photo_id: str
+) -> None:
+    url = f"/v1/images/{photo_id}/thumbnail?h=150&w=150"
+    accept = {"accept": "image/avif,image/webp,*/*"}
+    first, second = (api.client.get(url, headers=accept) for _ in range(2))
+    assert first.status_code == second.status_code == 200
+    assert second.content == first.content
+    for header in ("content-type", "etag", "vary", "cache-control", "x-content-type-options"):
+        assert second.headers[header] == first.headers[header], header
+    revalidated = api.client.get(url, headers={**accept, "if-none-match": first.headers["etag"]})
+    assert revalidated.status_code == 304
+    assert revalidated.content == b""
+    assert revalidated.headers["etag"] == first.headers["etag"]
+    # The same query with another Accept is its own request: negotiated, not the cached answer.
+    plain = api.client.get(url, headers={"accept": "*/*"})
+    assert plain.headers["content-type"] == "image/jpeg"
+    assert plain.headers["etag"] != first.headers["etag"]
+
+
 def test_an_explicit_format_wins_and_does_not_vary(api: ImageService, photo_id: str) -> None:
     answer = api.client.get(
         f"/v1/images/{photo_id}/thumbnail?w=100&format=png", headers={"accept": "image/webp"}
@@ -146,6 +166,65 @@ def test_hostile_uploads_get_a_clear_problem(
     api: ImageService, data: bytes, content_type: str, status: int, slug: str
 ) -> None:
     assert_problem(api.upload(data, content_type), status, slug)
+
+
+def test_a_multipart_upload_of_one_file_is_the_same_image_as_the_raw_body(
+    api: ImageService,
+) -> None:
+    data = samples.photo_jpeg(320, 240, seed=11)
+    raw = api.upload(data)
+    form = api.client.post(
+        "/v1/images",
+        files={"image": ("photo.jpg", data, "image/jpeg")},
+        data={"caption": "a field beside the file is ignored"},
+        headers={"authorization": f"Bearer {api.token}"},
+    )
+    assert form.status_code == 200, form.text  # the same bytes: stored once, already there
+    assert form.json() == raw.json()
+
+
+def part(name: str, content_type: str, data: bytes, filename: str | None = "f") -> bytes:
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+    head = f"--b0undary\r\nContent-Disposition: {disposition}\r\nContent-Type: {content_type}"
+    return head.encode() + b"\r\n\r\n" + data + b"\r\n"
+
+
+JPEG = samples.photo_jpeg(64, 48)
+END = b"--b0undary--\r\n"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "slug"),
+    [
+        (
+            {"content-type": "multipart/form-data"},
+            part("f", "image/jpeg", JPEG) + END,
+            400,
+            "bad-multipart",
+        ),
+        ({}, part("f", "image/jpeg", JPEG), 400, "bad-multipart"),  # no closing boundary
+        ({}, part("f", "image/jpeg", JPEG)[:40], 400, "bad-multipart"),
+        ({}, b"not multipart at all", 400, "bad-multipart"),
+        (
+            {},
+            part("a", "image/jpeg", JPEG) + part("b", "image/jpeg", JPEG) + END,
+            400,
+            "bad-multipart",
+        ),
+        ({}, part("a", "text/plain", b"hello", filename=None) + END, 400, "bad-multipart"),
+        ({}, part("f", "text/plain", JPEG) + END, 415, "unsupported-image"),
+        ({}, part("f", "image/png", JPEG) + END, 415, "unsupported-image"),
+        ({}, part("f", "image/jpeg", JPEG[:300]) + END, 422, "corrupt-image"),
+    ],
+)
+def test_a_bad_multipart_upload_gets_a_clear_problem(
+    api: ImageService, headers: dict[str, str], body: bytes, status: int, slug: str
+) -> None:
+    sent = {"content-type": "multipart/form-data; boundary=b0undary", **headers}
+    answer = api.client.post(
+        "/v1/images", content=body, headers={"authorization": f"Bearer {api.token}", **sent}
+    )
+    assert_problem(answer, status, slug)
 
 
 def test_an_upload_needs_a_token(api: ImageService) -> None:

@@ -108,6 +108,9 @@ def test_a_scrape_sums_every_worker_and_passes_promtool(tmp_path: Path) -> None:
     # series each over live processes (no pid label, nothing left by a dead process).
     assert list(samples(text, "order_outbox_depth")) == [()]
     assert list(samples(text, "order_provider_circuit_state")) == [(("provider", "simulator"),)]
+    # The render pools of both workers add up in one series each (livesum, no pid label).
+    assert samples(text, "image_render_pool_in_flight") == {(): 0.0}
+    assert samples(text, "image_render_pool_queued") == {(): 0.0}
     checked = subprocess.run(
         [promtool(), "check", "metrics"], input=text, capture_output=True, text=True, check=False
     )

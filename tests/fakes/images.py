@@ -1,6 +1,8 @@
 """In-memory fakes of the thumbnailer's ports; the blob store passes the BlobStore contract."""
 
 import asyncio
+import struct
+from pathlib import Path
 
 from order_service.application.images import DecodedImage
 from order_service.domain.images import (
@@ -12,14 +14,31 @@ from order_service.domain.images import (
 )
 
 
+def framed(payload: bytes, fmt: ImageFormat) -> bytes:
+    """`payload` between the start and end markers of `fmt`, so it passes `looks_complete`."""
+    if fmt is ImageFormat.PNG:
+        return b"\x89PNG" + payload + b"IEND\xaeB`\x82"
+    if fmt is ImageFormat.WEBP:
+        return b"RIFF" + struct.pack("<I", len(payload) + 4) + b"WEBP" + payload
+    return b"\xff\xd8" + payload + b"\xff\xd9"
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
 class InMemoryBlobStore:
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
         self.puts = 0
 
-    async def put(self, key: str, data: bytes) -> None:
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:  # noqa: ARG002 - memory is never durable
         self.puts += 1
         self.blobs[key] = bytes(data)
+
+    def local_path(self, key: str) -> None:  # noqa: ARG002 - no files: renders get the bytes
+        return None
 
     async def get(self, key: str) -> bytes | None:
         return self.blobs.get(key)
@@ -70,7 +89,9 @@ class FakeImageCodec:
             raise UnsupportedImage("not an image")
         return DecodedImage(format=ImageFormat.PNG, width=640, height=480)
 
-    async def render(self, data: bytes, spec: ThumbnailSpec) -> bytes:
+    async def render(
+        self, data: bytes | Path, spec: ThumbnailSpec, *, store_at: Path | None = None
+    ) -> bytes:
         if self.running >= self.capacity:
             raise RenderUnavailable("at capacity", 1.0)
         self.running += 1
@@ -80,6 +101,11 @@ class FakeImageCodec:
                 self.started.notify_all()
             if self.gate is not None:
                 await self.gate.wait()
-            return f"{len(data)}:{spec.width}x{spec.height}:{spec.fit}:{spec.format}".encode()
+            size = len(data) if isinstance(data, bytes) else -1
+            description = f"{size}:{spec.width}x{spec.height}:{spec.fit}:{spec.format}".encode()
+            body = framed(description, spec.format)
+            if store_at is not None:
+                await asyncio.to_thread(_write, store_at, body)
+            return body
         finally:
             self.running -= 1

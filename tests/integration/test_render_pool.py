@@ -3,15 +3,18 @@
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from order_service.adapters.images import render_worker
 from order_service.adapters.images.render_pool import PoolImageCodec, PoolKind
 from order_service.application.deadline import deadline_after
 from order_service.domain.images import (
     CorruptImage,
     Fit,
     ImageFormat,
+    OriginalMissing,
     RenderFailed,
     RenderUnavailable,
     ThumbnailSpec,
@@ -64,7 +67,7 @@ async def test_work_over_the_bound_is_shed_not_queued() -> None:
                 await codec.render(samples.photo_jpeg(64, 64), SPEC)
             assert shed.value.retry_after >= 1
             release.set()
-        assert running.result() == queued.result() == "released"
+        assert running.result() == queued.result() == b"released"
     finally:
         release.set()
         codec.close()
@@ -100,3 +103,33 @@ async def test_a_cancelled_request_frees_its_slot(process_pool: PoolImageCodec) 
         await task
     await idle(process_pool)
     assert (await process_pool.inspect(samples.photo_jpeg(64, 48))).width == 64
+
+
+async def test_a_codec_bug_fails_its_request_and_the_worker_serves_on(
+    process_pool: PoolImageCodec,
+) -> None:
+    before = await process_pool._run(pool_tasks.pid)
+    with pytest.raises(RenderFailed):
+        await process_pool._run(pool_tasks.fail)
+    assert await process_pool._run(pool_tasks.pid) == before
+
+
+@pytest.mark.parametrize("reply", [b"", b"\x07unknown status", b"\x00too short for a render"])
+def test_a_reply_that_breaks_the_format_is_a_failed_render_not_an_object(reply: bytes) -> None:
+    # What a worker taken over by a hostile file could send: parsed as data, then refused.
+    def decode(raw: bytes) -> object:
+        return render_worker.decode_render(render_worker.open_reply(raw))
+
+    with pytest.raises(RenderFailed):
+        PoolImageCodec._decoded(decode, reply)
+
+
+async def test_renders_read_a_local_original_by_path(
+    process_pool: PoolImageCodec, tmp_path: Path
+) -> None:
+    original = tmp_path / "original"
+    original.write_bytes(samples.photo_jpeg(400, 300))
+    body = await process_pool.render(original, SPEC)
+    assert body[8:12] == b"WEBP"
+    with pytest.raises(OriginalMissing):
+        await process_pool.render(tmp_path / "gone", SPEC)

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from order_service.adapters.images.pillow_codec import RenderRequest, render_thumbnail
 from order_service.domain.images import (
     BadThumbnailParameter,
     Fit,
@@ -11,9 +12,11 @@ from order_service.domain.images import (
     ThumbnailLimits,
     ThumbnailSpec,
     etag_for,
+    looks_complete,
     negotiate_format,
     parse_thumbnail_spec,
 )
+from tests import image_samples as samples
 
 ALL = frozenset(ImageFormat) - {ImageFormat.GIF}
 
@@ -113,3 +116,12 @@ def test_the_variant_key_and_etag_name_every_input_of_the_bytes() -> None:
     assert etag_for(key) == etag_for(key)
     assert etag_for(key) != etag_for(spec.key("ab" * 32, "pil14"))
     assert etag_for(key).startswith('"')
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp", "avif"])
+def test_a_whole_encoding_looks_complete_and_a_cut_one_does_not(fmt: str) -> None:
+    request = RenderRequest(width=64, height=64, fit="contain", format=fmt, quality=70)
+    whole = render_thumbnail(samples.photo_jpeg(200, 150), request, 50_000_000)
+    assert looks_complete(whole, ImageFormat(fmt))
+    for cut in (b"", whole[:10], whole[: len(whole) // 2], whole[:-1]):
+        assert not looks_complete(cut, ImageFormat(fmt)), len(cut)

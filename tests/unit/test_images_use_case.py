@@ -223,3 +223,25 @@ async def test_single_flight_and_cache_layers_show_in_the_prometheus_metrics() -
     assert sample("image_cache_lookups_total", layer="blob", result="miss") == 1
     assert sample("image_render_duration_seconds_count", format="jpeg", size_class="m") == 1
     assert sample("image_uploads_rejected_total", reason="unsupported") == 1
+
+
+async def test_a_torn_variant_in_the_blob_store_is_rendered_again() -> None:
+    images, blobs, codec, metrics = build()
+    image_id = (await images.upload(CALLER, b"IMG torn")).info.id
+    # What a power loss can leave of a variant written without fsync: a cut-off file.
+    blobs.blobs[f"variants/{images.variant(image_id, SPEC)}"] = b"\xff\xd8\xff\xe0 half a JPEG"
+    thumbnail = await images.thumbnail(image_id, SPEC)
+    assert len(codec.rendered) == 1
+    assert thumbnail.body.endswith(b"\xff\xd9")
+    assert ("blob", False) in metrics.lookups
+    assert blobs.blobs[f"variants/{images.variant(image_id, SPEC)}"] == thumbnail.body
+
+
+async def test_the_memory_fast_path_serves_only_what_the_lru_still_holds() -> None:
+    images, _, _, metrics = build()
+    image_id = (await images.upload(CALLER, b"IMG fast")).info.id
+    variant = images.variant(image_id, SPEC)
+    assert images.from_memory(variant) is None
+    thumbnail = await images.thumbnail(image_id, SPEC)
+    assert images.from_memory(variant) == thumbnail.body
+    assert metrics.lookups[-1] == ("memory", True)

@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from cachetools import LRUCache
@@ -28,6 +29,7 @@ from order_service.domain.images import (
     UnsupportedImage,
     etag_for,
     image_id_of,
+    looks_complete,
 )
 
 T = TypeVar("T")
@@ -41,10 +43,18 @@ class BlobStore(Protocol):
     Keys are `/`-separated paths of `[0-9a-z._-]` segments chosen by the use case.
     """
 
-    async def put(self, key: str, data: bytes) -> None: ...
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Store `data` under `key`. `durable=False` may skip flushing to stable storage: for
+        blobs that can be made again (rendered variants), where a lost write costs a render."""
+        ...
 
     async def get(self, key: str) -> bytes | None:
         """The blob's bytes, or None when there is no blob under `key`."""
+        ...
+
+    def local_path(self, key: str) -> Path | None:
+        """Where a process on this machine can read the blob directly, if the store keeps
+        blobs as local files; None otherwise. No I/O: the file may not exist."""
         ...
 
     async def exists(self, key: str) -> bool: ...
@@ -82,7 +92,13 @@ class ImageCodec(Protocol):
 
     async def inspect(self, data: bytes) -> DecodedImage: ...
 
-    async def render(self, data: bytes, spec: ThumbnailSpec) -> bytes: ...
+    async def render(
+        self, source: bytes | Path, spec: ThumbnailSpec, *, store_at: Path | None = None
+    ) -> bytes:
+        """The variant's bytes, from the original's bytes or its local file (BlobStore.local_path);
+        raises OriginalMissing when that file is gone. With `store_at` (the variant's local
+        file) the codec also writes the variant there, atomically and without fsync."""
+        ...
 
 
 class ImageRepository(Protocol):
@@ -291,6 +307,17 @@ class Images:
     def etag(self, image_id: str, spec: ThumbnailSpec) -> str:
         return etag_for(spec.key(image_id, self._codec.encoder))
 
+    def variant(self, image_id: str, spec: ThumbnailSpec) -> str:
+        """The variant's key: what `from_memory` takes."""
+        return spec.key(image_id, self._codec.encoder)
+
+    def from_memory(self, variant: str) -> bytes | None:
+        """The variant's bytes if the in-process LRU has them: the cached hit path, no I/O."""
+        body = self._cache.get(variant)
+        if body is not None:
+            self._metrics.cache_lookup("memory", hit=True)
+        return body
+
     async def is_known(self, image_id: str, spec: ThumbnailSpec) -> bool:
         """Cheap existence check for conditional requests: memory first, then metadata."""
         if self._cache.get(spec.key(image_id, self._codec.encoder)) is not None:
@@ -311,12 +338,23 @@ class Images:
     async def _load_or_render(self, image_id: str, spec: ThumbnailSpec) -> bytes:
         key = spec.key(image_id, self._codec.encoder)
         stored = await self._blobs.get(variant_key(key))
+        if stored is not None and not looks_complete(stored, spec.format):
+            stored = None  # a write torn by a crash (variants are not fsynced): render again
         self._metrics.cache_lookup("blob", hit=stored is not None)
         if stored is None:
-            _, original = await self.original(image_id)
+            source: bytes | Path | None = self._blobs.local_path(original_key(image_id))
+            target = self._blobs.local_path(variant_key(key))
+            if source is None:
+                _, source = await self.original(image_id)
+            else:
+                await self.info(image_id)  # unknown ids are 404 before any work
             started = time.perf_counter()
-            stored = await self._codec.render(original, spec)
+            # A local store: the renderer reads the original and writes the variant itself,
+            # which spares the server a hand-off per file (docs/adr/0030).
+            stored = await self._codec.render(source, spec, store_at=target)
             self._metrics.rendered(spec, time.perf_counter() - started)
-            await self._blobs.put(variant_key(key), stored)
+            if target is None:
+                # Not fsynced: a variant lost in a crash is rendered again; an original is not.
+                await self._blobs.put(variant_key(key), stored, durable=False)
         self._cache.put(key, stored)
         return stored

@@ -8,6 +8,7 @@ the encoder version alone.
 import enum
 import hashlib
 import re
+import struct
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -89,6 +90,10 @@ class DecompressionBomb(ImageRejected):
 
 class BadThumbnailParameter(InvalidInput):
     """A query parameter of a thumbnail request is missing, malformed or out of bounds."""
+
+
+class OriginalMissing(NotFound):
+    """The original's bytes are not in the blob store, though its metadata is."""
 
 
 class RenderUnavailable(Unavailable):
@@ -247,3 +252,41 @@ class Thumbnail:
     body: bytes
     format: ImageFormat
     etag: str
+
+
+def looks_complete(data: bytes, fmt: ImageFormat) -> bool:
+    """Whether an encoded variant ends where its format says it ends (a constant-time check).
+
+    Variants are written without fsync (they can be rendered again), so after a power loss a
+    file can be empty or cut short; such a blob must be rendered again, never served forever
+    under an immutable ETag.
+    """
+    if fmt is ImageFormat.JPEG:
+        return data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9")
+    if fmt is ImageFormat.PNG:
+        return data.startswith(b"\x89PNG") and data.endswith(b"IEND\xaeB`\x82")
+    if fmt is ImageFormat.WEBP:
+        return (
+            len(data) >= 12
+            and data.startswith(b"RIFF")
+            and struct.unpack_from("<I", data, 4)[0] + 8 == len(data)
+        )
+    return _boxes_fill(data)
+
+
+def _boxes_fill(data: bytes) -> bool:
+    """ISO BMFF (AVIF): the top-level boxes' sizes add up to exactly the data's length."""
+    offset, boxes = 0, 0
+    while offset < len(data) and boxes < 64:
+        if len(data) - offset < 8:
+            return False
+        size = struct.unpack_from(">I", data, offset)[0]
+        if size == 1 and len(data) - offset >= 16:
+            size = struct.unpack_from(">Q", data, offset + 8)[0]
+        elif size == 0:
+            size = len(data) - offset  # the last box runs to the end
+        if size < 8:
+            return False
+        offset += size
+        boxes += 1
+    return offset == len(data) and boxes > 0

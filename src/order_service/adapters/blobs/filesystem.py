@@ -2,6 +2,9 @@
 
 A write goes to a temporary file in the target's directory, is fsynced, then renamed over the
 key, and the directory is fsynced: a reader (or a crash) sees the whole blob or none of it.
+A write with `durable=False` (rendered variants) skips both fsyncs: readers still see all or
+nothing (the rename is atomic), but a power loss may leave the blob empty or cut short, which
+the thumbnailer detects and renders again. Render workers read originals through `local_path`.
 File I/O runs in worker threads so the event loop never waits on the disk.
 """
 
@@ -27,8 +30,11 @@ class FilesystemBlobStore:
     def _path(self, key: str) -> Path:
         return self._root / _checked(key)
 
-    async def put(self, key: str, data: bytes) -> None:
-        await asyncio.to_thread(self._put, self._path(key), data)
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        await asyncio.to_thread(self._put, self._path(key), data, durable)
+
+    def local_path(self, key: str) -> Path:
+        return self._path(key)
 
     async def get(self, key: str) -> bytes | None:
         return await asyncio.to_thread(self._get, self._path(key))
@@ -47,18 +53,21 @@ class FilesystemBlobStore:
             return None
 
     @staticmethod
-    def _put(path: Path, data: bytes) -> None:
+    def _put(path: Path, data: bytes, durable: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
             with temporary.open("wb") as file:
                 file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
+                if durable:
+                    file.flush()
+                    os.fsync(file.fileno())
             temporary.replace(path)
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
+        if not durable:
+            return
         directory = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(directory)  # make the rename itself durable

@@ -43,9 +43,12 @@ class S3BlobStore:
             client_options={"allow_http": bool(endpoint and endpoint.startswith("http://"))},
         )
 
-    async def put(self, key: str, data: bytes) -> None:
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:  # noqa: ARG002 - S3 acknowledges a PUT only once it is stored durably
         async with asyncio.timeout(remaining(self._timeout)):
             await obstore.put_async(self._store, key, data)
+
+    def local_path(self, key: str) -> None:  # noqa: ARG002 - objects are remote: workers get bytes
+        return None
 
     async def get(self, key: str) -> bytes | None:
         async with asyncio.timeout(remaining(self._timeout)):

@@ -4,7 +4,11 @@ Originals and thumbnails are immutable (named by content hash and normalised par
 both carry a strong ETag and `Cache-Control: public, max-age=31536000, immutable`.
 """
 
+from typing import NamedTuple
+
 import msgspec
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 from order_service.adapters.http.app import Request, Response, Route, json_response
 from order_service.adapters.http.problems import HttpProblem
@@ -29,6 +33,98 @@ _DECLARED = {
     b"image/avif": ImageFormat.AVIF,
 }
 _ANY = frozenset({b"application/octet-stream", b""})
+# Requests remembered by their raw form for the cached fast path (entries are small: the
+# bodies stay in the use case's byte-bounded LRU).
+_FAST_ENTRIES = 8192
+
+
+_MULTIPART = b"multipart/form-data"
+
+
+class _Part:
+    __slots__ = ("data", "headers")
+
+    def __init__(self) -> None:
+        self.headers: dict[bytes, bytes] = {}
+        self.data = bytearray()
+
+
+def _bad_multipart(detail: str) -> HttpProblem:
+    return HttpProblem(400, "bad-multipart", detail)
+
+
+def single_file(content_type: bytes, body: bytes) -> tuple[bytes, bytes]:
+    """(declared type, bytes) of the one file part of a multipart/form-data body.
+
+    The body is already in memory and bounded by the route's limit, so python-multipart's
+    streaming parser runs over it in one call; anything but exactly one file part is a 400.
+    """
+    _, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise _bad_multipart("multipart/form-data needs a boundary")
+    parts: list[_Part] = []
+    field, value = bytearray(), bytearray()
+    ended = False
+
+    def on_part_begin() -> None:
+        parts.append(_Part())
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        field.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        parts[-1].headers[bytes(field).lower()] = bytes(value)
+        field.clear()
+        value.clear()
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        parts[-1].data.extend(data[start:end])
+
+    def on_end() -> None:
+        nonlocal ended
+        ended = True
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_part_data": on_part_data,
+            "on_end": on_end,
+        },
+    )
+    try:
+        parser.write(body)
+        parser.finalize()
+    except MultipartParseError as error:
+        raise _bad_multipart(f"malformed multipart body: {error}") from None
+    if not ended:
+        raise _bad_multipart("the multipart body ends before its closing boundary")
+    files = [
+        part
+        for part in parts
+        if b"filename" in parse_options_header(part.headers.get(b"content-disposition", b""))[1]
+    ]
+    if len(files) != 1:
+        raise _bad_multipart(f"send exactly one file part, not {len(files)}")
+    (found,) = files
+    declared = parse_options_header(found.headers.get(b"content-type", b""))[0]
+    return declared.lower(), bytes(found.data)
+
+
+class _Served(NamedTuple):
+    """How a thumbnail request was answered: enough to answer it again without parsing it."""
+
+    key: str  # the variant's key in the use case's memory cache
+    etag: str
+    headers: list[tuple[bytes, bytes]]  # shared, never mutated (Response copies them)
+    media_type: bytes
 
 
 class ImageLinks(msgspec.Struct):
@@ -89,11 +185,15 @@ def _first(query: dict[str, list[str]], name: str) -> str | None:
 
 def image_routes(images: Images, *, max_upload_bytes: int) -> list[Route]:
     async def upload(request: Request) -> Response:
-        declared = (request.header(b"content-type") or b"").split(b";", 1)[0].strip().lower()
+        content_type = request.header(b"content-type") or b""
+        declared = content_type.split(b";", 1)[0].strip().lower()
+        data = request.body
+        if declared == _MULTIPART:
+            declared, data = single_file(content_type, data)
         claimed = _DECLARED.get(declared)
         if claimed is None and declared not in _ANY:
             raise UnsupportedImage("send the image as its image/* type or application/octet-stream")
-        result = await images.upload(request.authenticated, request.body, declared=claimed)
+        result = await images.upload(request.authenticated, data, declared=claimed)
         info = result.info
         location = f"/v1/images/{info.id}".encode()
         return json_response(
@@ -114,10 +214,23 @@ def image_routes(images: Images, *, max_upload_bytes: int) -> list[Route]:
         info, data = await images.original(image_id)
         return Response(200, data, headers, info.format.media_type.encode())
 
+    # The cached hit path: a dict lookup on the raw request (id, query string, Accept), then
+    # the memory LRU. The first request of each raw form takes the full path below and fills
+    # this; a form whose variant was evicted from memory falls through to it again.
+    served: dict[tuple[str, bytes, bytes | None], _Served] = {}
+
     async def thumbnail(request: Request) -> Response:
+        accept = request.header(b"accept")
+        raw = (request.path_params["id"], request.query_string, accept)
+        known = served.get(raw)
+        if known is not None:
+            if _matches(request, known.etag):
+                return Response(304, b"", known.headers, known.media_type)
+            body = images.from_memory(known.key)
+            if body is not None:
+                return Response(200, body, known.headers, known.media_type)
         image_id = _image_id(request)
         query = request.query()
-        accept = request.header(b"accept")
         explicit = _first(query, "format")
         spec = parse_thumbnail_spec(
             width=_first(query, "w"),
@@ -133,10 +246,14 @@ def image_routes(images: Images, *, max_upload_bytes: int) -> list[Route]:
             headers.append((b"vary", b"Accept"))
         etag = images.etag(image_id, spec)
         headers.append((b"etag", etag.encode()))
+        media_type = spec.format.media_type.encode()
         if _matches(request, etag) and await images.is_known(image_id, spec):
-            return Response(304, b"", headers, spec.format.media_type.encode())
+            return Response(304, b"", headers, media_type)
         rendered = await images.thumbnail(image_id, spec)
-        return Response(200, rendered.body, headers, rendered.format.media_type.encode())
+        if len(served) >= _FAST_ENTRIES:
+            served.clear()  # rebuilt by the next requests; cheaper than an LRU on every hit
+        served[raw] = _Served(images.variant(image_id, spec), etag, headers, media_type)
+        return Response(200, rendered.body, headers, media_type)
 
     return [
         Route(
@@ -144,7 +261,8 @@ def image_routes(images: Images, *, max_upload_bytes: int) -> list[Route]:
             "/v1/images",
             upload,
             "uploadImage",
-            "Upload an image (raw body); the same bytes are stored once",
+            "Upload an image (the raw body, or one file part of multipart/form-data); "
+            "the same bytes are stored once",
             "images",
             responses={201: ImageOut, 200: ImageOut},
             problems=(400, 401, 413, 415, 422, 503),

@@ -42,17 +42,33 @@ class PrometheusImageMetrics:
             ["reason"],
             registry=registry,
         )
+        # livesum: with several server processes a scrape adds theirs up, and a process that
+        # died stops counting (the platform's other gauges do the same, ADR 0010).
         self.queued = Gauge(
             "image_render_pool_queued",
             "Renders admitted and waiting for a worker.",
             registry=registry,
+            multiprocess_mode="livesum",
         )
         self.in_flight = Gauge(
-            "image_render_pool_in_flight", "Renders running in a worker.", registry=registry
+            "image_render_pool_in_flight",
+            "Renders running in a worker.",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
 
+        # Children bound once: a cache hit is the hot path, and labels() is a lookup per call.
+        self._lookups = {
+            (layer, hit): self.cache.labels(layer, "hit" if hit else "miss")
+            for layer in ("memory", "blob")
+            for hit in (True, False)
+        }
+
     def cache_lookup(self, layer: str, *, hit: bool) -> None:
-        self.cache.labels(layer, "hit" if hit else "miss").inc()
+        child = self._lookups.get((layer, hit))
+        if child is None:
+            child = self.cache.labels(layer, "hit" if hit else "miss")
+        child.inc()
 
     def upload_rejected(self, reason: str) -> None:
         self.rejected.labels(reason).inc()

@@ -2,25 +2,35 @@
 
 Bounded hand-off: at most `workers + queue` renders are admitted at once; the next one is shed
 with RenderUnavailable (503 + Retry-After) instead of waiting without bound. Each render is
-bounded by the request's remaining deadline. With processes (pebble), a render past its
-deadline or whose request was cancelled has its worker killed and replaced, and a worker that
-crashes (a codec fault) is replaced while its request gets RenderFailed: the pool never hangs.
-See docs/adr/0030-image-thumbnailer.md for the threads-versus-processes measurements.
+bounded by the request's remaining deadline. With processes, a render past its deadline or
+whose request was cancelled has its worker killed and replaced, and a worker that crashes (a
+codec fault) is replaced while its request gets RenderFailed: the pool never hangs.
+
+The process pool talks to each worker over a Unix socket pair through the event loop itself
+(asyncio streams): no helper threads, no polling, one write and one read per render. A worker
+never sends objects back, only bytes parsed as data (render_worker.py). See
+docs/adr/0030-image-thumbnailer.md for the measurements behind both choices.
 """
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import logging
 import multiprocessing
+import pickle
+import socket
 from collections.abc import Callable
+from multiprocessing import forkserver
+from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
-from pebble import ProcessExpired, ProcessPool
 
-from order_service.adapters.images import pillow_codec
+from order_service.adapters.images import pillow_codec, render_worker
 from order_service.adapters.images.tracing import images_tracer
 from order_service.application.deadline import remaining
 from order_service.application.images import DecodedImage
@@ -29,6 +39,7 @@ from order_service.domain.images import (
     DecompressionBomb,
     ImageFormat,
     ImageRejected,
+    OriginalMissing,
     RenderFailed,
     RenderUnavailable,
     ThumbnailSpec,
@@ -36,7 +47,7 @@ from order_service.domain.images import (
 )
 
 _log = logging.getLogger(__name__)
-T = TypeVar("T")
+R = TypeVar("R")
 PoolKind = Literal["process", "thread"]
 
 
@@ -49,12 +60,171 @@ class _NoGauges:
         pass
 
 
-def _rejection(error: pillow_codec.CodecRejection) -> ImageRejected:
+def _rejection(error: pillow_codec.CodecRejection) -> ImageRejected | OriginalMissing:
+    if error.kind == "missing":
+        return OriginalMissing(error.message)
     kinds: dict[str, type[ImageRejected]] = {
         "unsupported": UnsupportedImage,
         "bomb": DecompressionBomb,
     }
     return kinds.get(error.kind, CorruptImage)(error.message)
+
+
+# A worker's reply larger than this is treated as a fault (bounded memory in the server).
+_MAX_REPLY = 256 * 1024 * 1024
+
+
+class _Worker:
+    """One render process and the server's end of its socket."""
+
+    def __init__(
+        self, process: BaseProcess, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.process = process
+        self.reader = reader
+        self.writer = writer
+        self.tasks = 0
+
+    async def call(self, request: bytes) -> bytes:
+        self.writer.write(render_worker.LENGTH.pack(len(request)) + request)
+        await self.writer.drain()
+        header = await self.reader.readexactly(render_worker.LENGTH.size)
+        (size,) = render_worker.LENGTH.unpack(header)
+        if size > _MAX_REPLY:
+            raise render_worker.MalformedReply(f"a reply of {size} bytes")
+        return await self.reader.readexactly(size)
+
+    def kill(self) -> None:
+        self.writer.close()
+        if self.process.is_alive():
+            self.process.kill()
+
+
+class ProcessRenderPool:
+    """`size` worker processes from a forkserver, started when first needed and replaced when
+    they die, are killed, or have run `max_tasks` renders (so allocator fragmentation cannot
+    grow). The caller bounds admission; this only hands out idle workers in arrival order."""
+
+    def __init__(self, size: int, *, max_tasks: int = 10_000) -> None:
+        # forkserver: never fork the serving process (its event loop, its driver threads).
+        self._context: ForkServerContext = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["order_service.adapters.images.render_worker"])
+        self._size = size
+        self._max_tasks = max_tasks
+        self._idle: list[_Worker] = []
+        self._live = 0  # started or starting, not yet discarded
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._dead: list[BaseProcess] = []
+        self._closed = False
+
+    def start_forkserver(self) -> None:
+        """Start the forkserver (it imports Pillow once for every worker) before serving, so
+        that starting a worker later is one quick fork request made on the event loop."""
+        forkserver.ensure_running()
+
+    async def call(self, function: Callable[..., bytes], args: tuple[Any, ...]) -> bytes:
+        """The worker's raw reply to `function(*args)`; a cancelled or failed call kills it."""
+        request = pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL)
+        worker = await self._acquire()
+        try:
+            reply = await worker.call(request)
+        except BaseException:
+            self._discard(worker)  # cancelled, past its deadline, crashed or talking nonsense
+            raise
+        worker.tasks += 1
+        if not reply or reply[0] not in render_worker.STATUSES:
+            self._discard(worker)  # it broke the protocol: it will not get another image
+            raise render_worker.MalformedReply("a reply without a known status")
+        if worker.tasks >= self._max_tasks:
+            self._discard(worker)
+        else:
+            self._idle.append(worker)
+            self._wake_one()
+        return reply
+
+    async def _acquire(self) -> _Worker:
+        loop = asyncio.get_running_loop()
+        while True:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.process.is_alive():
+                    return worker
+                self._discard(worker)  # died while idle (the OOM killer, an operator)
+            if self._closed:
+                raise RenderUnavailable("the image renderer is shutting down", 1.0)
+            if self._live < self._size:
+                self._live += 1
+                try:
+                    return await self._start()
+                except BaseException:
+                    self._live -= 1
+                    self._wake_one()
+                    raise
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken and cancelled at once: pass the turn on
+                raise
+
+    async def _start(self) -> _Worker:
+        ours, theirs = socket.socketpair()
+        try:
+            # Streams first: once the process runs, nothing here awaits, so a cancellation can
+            # never leave a started worker that no one tracks.
+            reader, writer = await asyncio.open_unix_connection(sock=ours)
+        except BaseException:
+            ours.close()
+            theirs.close()
+            raise
+        try:
+            process = self._context.Process(
+                target=render_worker.serve, args=(theirs,), name="image-render", daemon=True
+            )
+            # With the forkserver already running (see `start_forkserver`) this is one fork
+            # request, about a millisecond, so it is done on the loop.
+            process.start()
+        except BaseException:
+            writer.close()
+            raise
+        finally:
+            theirs.close()
+        self._reap()
+        return _Worker(process, reader, writer)
+
+    def _discard(self, worker: _Worker) -> None:
+        worker.kill()
+        self._dead.append(worker.process)
+        self._live -= 1
+        self._wake_one()  # a waiter may start the replacement
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _reap(self) -> None:
+        """Collect killed workers' exit statuses, so none stays a zombie."""
+        self._dead = [process for process in self._dead if not _joined(process)]
+
+    def close(self) -> None:
+        self._closed = True
+        for worker in self._idle:
+            worker.kill()
+            self._dead.append(worker.process)
+        self._idle.clear()
+        for process in self._dead:
+            process.join(timeout=5)
+        self._dead.clear()
+
+
+def _joined(process: BaseProcess) -> bool:
+    process.join(timeout=0)
+    return process.exitcode is not None
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
@@ -89,13 +259,10 @@ class PoolImageCodec:
         self._idle = asyncio.Event()
         self._idle.set()
         self._outputs = pillow_codec.available_outputs()
-        self._pool: ProcessPool | concurrent.futures.ThreadPoolExecutor
+        self._pool: ProcessRenderPool | concurrent.futures.ThreadPoolExecutor
         if kind == "process":
-            # forkserver: never fork the serving process (its event loop, its driver threads).
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["order_service.adapters.images.pillow_codec"])
-            # max_tasks recycles a worker now and then, so allocator fragmentation cannot grow.
-            self._pool = ProcessPool(max_workers=workers, max_tasks=500, context=context)
+            self._pool = ProcessRenderPool(workers)
+            self._pool.start_forkserver()
         else:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="render"
@@ -122,11 +289,13 @@ class PoolImageCodec:
         attributes = {"image.bytes": len(data)}
         span = self._tracer.start_span("image inspect", attributes=attributes)
         with trace.use_span(span, end_on_exit=True):
-            found = await self._run(pillow_codec.inspect_image, data, self._max_pixels)
-        fmt, width, height = found
+            reply = await self._run(render_worker.encode_inspect, data, self._max_pixels)
+            fmt, width, height = self._decoded(render_worker.decode_inspect, reply)
         return DecodedImage(format=ImageFormat(fmt), width=width, height=height)
 
-    async def render(self, data: bytes, spec: ThumbnailSpec) -> bytes:
+    async def render(
+        self, source: bytes | Path, spec: ThumbnailSpec, *, store_at: Path | None = None
+    ) -> bytes:
         request = pillow_codec.RenderRequest(
             width=spec.width,
             height=spec.height,
@@ -134,55 +303,83 @@ class PoolImageCodec:
             format=spec.format.value,
             quality=spec.quality,
         )
-        attributes = {
-            "image.bytes": len(data),
+        attributes: dict[str, str | int] = {
             "image.format": spec.format.value,
             "image.size_class": spec.size_class,
             "image.fit": spec.fit.value,
         }
-        # Decode (with shrink-on-load), resize and encode, all in the worker, in this one span.
+        if isinstance(source, bytes):
+            attributes["image.bytes"] = len(source)
         span = self._tracer.start_span("image render", attributes=attributes)
         with trace.use_span(span, end_on_exit=True):
-            return await self._run(pillow_codec.render_thumbnail, data, request, self._max_pixels)
+            # A local file is read by the worker itself: no megabytes through the socket.
+            reply = await self._run(
+                render_worker.encode_render, source, request, self._max_pixels, store_at
+            )
+            result = self._decoded(render_worker.decode_render, reply)
+            if span.is_recording():
+                # Decode, resize and encode ran in the worker, which has no tracer: it timed
+                # them, and their spans are made here, as children of this one.
+                parent = trace.set_span_in_context(span)
+                for phase, start, end in result.phases:
+                    if phase == "store" and store_at is None:
+                        continue
+                    child = self._tracer.start_span(
+                        f"image {phase}", context=parent, start_time=start
+                    )
+                    child.end(end_time=end)
+            return result.body
 
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:  # noqa: ANN401 - forwarded to the worker untouched
+    @staticmethod
+    def _decoded(decode: Callable[[bytes], R], reply: bytes) -> R:
+        try:
+            return decode(reply)
+        except render_worker.MalformedReply:
+            _log.error("render worker sent a malformed reply")
+            raise RenderFailed("the image renderer failed on this image") from None
+
+    async def _run(self, function: Callable[..., bytes], *args: Any) -> bytes:  # noqa: ANN401 - forwarded to the worker untouched
+        """The function's bytes, run in a worker within the deadline; domain errors otherwise."""
         if self._admitted >= self._capacity:
             raise RenderUnavailable("the image renderer is at capacity", 1.0)
         timeout = remaining(self._max_seconds)
-        future = self._submit(function, args, timeout)
         self._admitted += 1
         self._idle.clear()
         self._report()
-        # The slot is freed when the work really stops, not when the request gives up.
-        loop = asyncio.get_running_loop()
-        future.add_done_callback(lambda _done: _call_soon(loop, self._release))
+        # The slot is freed when the work really stops, not when the request gives up: a
+        # process is killed at once; a thread cannot be stopped, so it frees its slot later.
+        thread_frees_slot = False
         try:
-            return await asyncio.wrap_future(future)
-        except asyncio.CancelledError:
-            future.cancel()  # pebble kills a running worker; a queued one never starts
-            raise
+            async with asyncio.timeout(timeout):
+                if isinstance(self._pool, ProcessRenderPool):
+                    reply = await self._pool.call(function, args)
+                else:
+                    future = self._pool.submit(render_worker.reply_for, function, args)
+                    try:
+                        reply = await asyncio.wrap_future(future)
+                    except BaseException:
+                        if not future.cancelled():  # running: it ends on its own, later
+                            thread_frees_slot = True
+                            loop = asyncio.get_running_loop()
+                            future.add_done_callback(lambda _: _call_soon(loop, self._release))
+                        raise
+            return render_worker.open_reply(reply)
         except pillow_codec.CodecRejection as error:
             raise _rejection(error) from None
-        except ProcessExpired as error:
-            _log.error("render worker died", extra={"exitcode": error.exitcode})
+        except (asyncio.IncompleteReadError, ConnectionError):
+            _log.error("render worker died", extra={"task": function.__name__})
             raise RenderFailed("the image renderer crashed on this image") from None
         except TimeoutError:
             raise RenderUnavailable("the render did not finish within the deadline", 1.0) from None
-        except concurrent.futures.CancelledError:
-            raise RenderUnavailable("the render was cancelled", 1.0) from None
-        except Exception:  # noqa: BLE001 - a codec bug answers a clean 500 problem, logged here
-            _log.exception("render worker raised", extra={"task": function.__name__})
+        except render_worker.MalformedReply:
+            _log.error("render worker sent a malformed reply", extra={"task": function.__name__})
             raise RenderFailed("the image renderer failed on this image") from None
-
-    def _submit(
-        self, function: Callable[..., T], args: tuple[Any, ...], timeout: float
-    ) -> "concurrent.futures.Future[T]":
-        if isinstance(self._pool, ProcessPool):
-            future: concurrent.futures.Future[T] = self._pool.schedule(
-                function, args=args, timeout=timeout
-            )
-            return future
-        return self._pool.submit(function, *args)
+        except render_worker.WorkerFailed as error:
+            _log.error("render worker raised: %s", error, extra={"task": function.__name__})
+            raise RenderFailed("the image renderer failed on this image") from None
+        finally:
+            if not thread_frees_slot:
+                self._release()
 
     def _release(self) -> None:
         self._admitted -= 1
@@ -196,8 +393,7 @@ class PoolImageCodec:
         self._gauges.pool_state(queued=admitted - in_flight, in_flight=in_flight)
 
     def close(self) -> None:
-        if isinstance(self._pool, ProcessPool):
-            self._pool.stop()  # type: ignore[no-untyped-call]  # pebble's stop() is unannotated
-            self._pool.join(timeout=5)
+        if isinstance(self._pool, ProcessRenderPool):
+            self._pool.close()
         else:
             self._pool.shutdown(wait=True, cancel_futures=True)

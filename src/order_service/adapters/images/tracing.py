@@ -5,6 +5,8 @@ an OpenTelemetry SDK is configured. Decode, resize and encode run inside one ren
 happen in a worker process, whose own spans would need the context carried across.
 """
 
+from pathlib import Path
+
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
@@ -29,10 +31,13 @@ class TracedBlobStore:
         attributes = {"blob.store": self._store, "blob.key": key}
         return self._tracer.start_span(f"blob {operation}", attributes=attributes)
 
-    async def put(self, key: str, data: bytes) -> None:
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
         with trace.use_span(self._span("put", key), end_on_exit=True) as span:
             span.set_attribute("blob.bytes", len(data))
-            await self._inner.put(key, data)
+            await self._inner.put(key, data, durable=durable)
+
+    def local_path(self, key: str) -> Path | None:
+        return self._inner.local_path(key)
 
     async def get(self, key: str) -> bytes | None:
         with trace.use_span(self._span("get", key), end_on_exit=True) as span:

@@ -1,0 +1,138 @@
+"""The render worker: a process that runs codec functions sent by the server, one at a time.
+
+The wire is a Unix socket pair, each message an 8-byte big-endian length and a payload. The
+server sends a pickle of `(function, args)` (trusted: the server wrote it). The worker answers
+with bytes that are never unpickled: a status byte, then the function's own bytes, or a
+rejection's kind and message, or a failure's message. A hostile image that took over a worker
+through a codec bug can therefore send the server only bytes that are parsed as data, never
+objects to rebuild.
+
+Codec functions run in a thread pool too (`ORDER_SERVICE_IMAGES_RENDER_POOL=thread`), so the
+encoding of their results (`reply_for`, `encode_render`, `decode_render`, ...) is shared.
+"""
+
+import os
+import pickle
+import signal
+import socket
+import struct
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from order_service.adapters.images import pillow_codec
+
+LENGTH = struct.Struct("!Q")
+OK, REJECTED, FAILED = 0, 1, 2
+STATUSES = frozenset({OK, REJECTED, FAILED})
+_PHASES = ("decode", "resize", "encode", "store")
+_TIMES = struct.Struct("!8q")
+_SIZE = struct.Struct("!II")
+
+
+class WorkerFailed(Exception):
+    """The function raised something other than a rejection: a bug, logged by the server."""
+
+
+class MalformedReply(Exception):
+    """A worker's reply does not follow the format; the render fails (RenderFailed)."""
+
+
+def reply_for(function: Callable[..., bytes], args: tuple[Any, ...]) -> bytes:
+    """Run `function` and encode its outcome as a reply (in a worker process or a thread)."""
+    try:
+        return bytes([OK]) + function(*args)
+    except pillow_codec.CodecRejection as rejection:
+        return bytes([REJECTED]) + f"{rejection.kind}\0{rejection.message}".encode()[:2000]
+    except Exception as error:  # noqa: BLE001 - any codec bug becomes a FAILED reply, logged by the server
+        return bytes([FAILED]) + f"{type(error).__name__}: {error}".encode()[:2000]
+
+
+def open_reply(reply: bytes) -> bytes:
+    """The function's bytes from an OK reply; raise CodecRejection, or RuntimeError if failed."""
+    if not reply:
+        raise MalformedReply("empty reply")
+    status, body = reply[0], reply[1:]
+    if status == OK:
+        return body
+    text = body.decode("utf-8", "replace")
+    if status == REJECTED:
+        kind, _, message = text.partition("\0")
+        raise pillow_codec.CodecRejection(kind, message)
+    if status == FAILED:
+        raise WorkerFailed(text)
+    raise MalformedReply(f"unknown status {status}")
+
+
+def encode_render(
+    source: bytes | Path,
+    request: pillow_codec.RenderRequest,
+    max_pixels: int,
+    store_at: Path | None = None,
+) -> bytes:
+    """Render; with `store_at`, also write the variant there (the filesystem store's file for
+    it), atomically and without fsync, as FilesystemBlobStore.put(durable=False) would."""
+    result = pillow_codec.render_timed(source, request, max_pixels)
+    encoded = result.phases[-1][2]
+    if store_at is not None:
+        write_atomically(store_at, result.body)
+    stored = time.time_ns() if store_at is not None else encoded
+    instants = [instant for _, start, end in result.phases for instant in (start, end)]
+    return _TIMES.pack(*instants, encoded, stored) + result.body
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """A temporary file beside `path`, renamed over it: readers see all of it or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        temporary.write_bytes(data)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def decode_render(data: bytes) -> pillow_codec.RenderResult:
+    if len(data) < _TIMES.size:
+        raise MalformedReply("render reply too short")
+    times = _TIMES.unpack_from(data)
+    phases = tuple(
+        (name, times[2 * index], times[2 * index + 1]) for index, name in enumerate(_PHASES)
+    )
+    return pillow_codec.RenderResult(data[_TIMES.size :], phases)
+
+
+def encode_inspect(data: bytes, max_pixels: int) -> bytes:
+    fmt, width, height = pillow_codec.inspect_image(data, max_pixels)
+    return _SIZE.pack(width, height) + fmt.encode()
+
+
+def decode_inspect(data: bytes) -> tuple[str, int, int]:
+    if len(data) < _SIZE.size:
+        raise MalformedReply("inspect reply too short")
+    width, height = _SIZE.unpack_from(data)
+    return data[_SIZE.size :].decode("ascii", "replace"), width, height
+
+
+def _read_exactly(stream: Any, size: int) -> bytes | None:  # noqa: ANN401 - a binary file object
+    data = stream.read(size)
+    return data if data is not None and len(data) == size else None
+
+
+def serve(connection: socket.socket) -> None:
+    """The worker's loop: one request, one reply, until the server closes its end."""
+    # Ctrl-C reaches the whole process group; the server decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stream = connection.makefile("rb")
+    while (header := _read_exactly(stream, LENGTH.size)) is not None:
+        payload = _read_exactly(stream, LENGTH.unpack(header)[0])
+        if payload is None:
+            break
+        function, args = pickle.loads(payload)  # noqa: S301 - written by the server, not a client
+        reply = reply_for(function, args)
+        connection.sendall(LENGTH.pack(len(reply)))
+        connection.sendall(reply)
+    os._exit(0)  # skip interpreter teardown: nothing to flush, and it cannot hang

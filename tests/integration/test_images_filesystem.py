@@ -1,0 +1,62 @@
+"""The thumbnailer on the filesystem store with real render workers: the worker reads the
+original by path and writes the variant itself, and another replica finds it there."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from order_service.adapters.blobs.filesystem import FilesystemBlobStore
+from order_service.adapters.images.blob_repository import BlobImageRepository
+from order_service.adapters.images.render_pool import PoolImageCodec, PoolKind
+from order_service.application.images import ByteBudgetCache, Images, variant_key
+from order_service.application.ports import Principal
+from order_service.domain.images import (
+    Fit,
+    ImageFormat,
+    ThumbnailLimits,
+    ThumbnailSpec,
+    looks_complete,
+)
+from tests import image_samples as samples
+from tests.unit.test_images_use_case import Recorder
+
+SPEC = ThumbnailSpec(width=96, height=96, fit=Fit.COVER, format=ImageFormat.PNG, quality=80)
+
+
+def replica(root: Path, codec: PoolImageCodec, metrics: Recorder) -> Images:
+    blobs = FilesystemBlobStore(root)
+    return Images(
+        blobs=blobs,
+        repository=BlobImageRepository(blobs),
+        codec=codec,
+        cache=ByteBudgetCache(1 << 20),
+        limits=ThumbnailLimits(),
+        max_upload_bytes=1 << 22,
+        quality=80,
+        metrics=metrics,
+    )
+
+
+@pytest.mark.parametrize("kind", ["process", "thread"])
+async def test_the_renderer_writes_the_variant_where_another_replica_finds_it(
+    tmp_path: Path, kind: PoolKind
+) -> None:
+    codec = PoolImageCodec(kind=kind, workers=1, queue=1)
+    try:
+        first_metrics, second_metrics = Recorder(), Recorder()
+        first = replica(tmp_path, codec, first_metrics)
+        caller = Principal(subject=uuid.uuid4(), roles=frozenset())
+        image_id = (await first.upload(caller, samples.photo_jpeg(300, 200))).info.id
+        body = (await first.thumbnail(image_id, SPEC)).body
+        stored = tmp_path / variant_key(first.variant(image_id, SPEC))
+        assert stored.read_bytes() == body
+        assert looks_complete(body, ImageFormat.PNG)
+        assert [p.name for p in stored.parent.iterdir()] == [stored.name]  # no temporary left
+        second = replica(tmp_path, codec, second_metrics)
+        assert (await second.thumbnail(image_id, SPEC)).body == body
+        assert first_metrics.renders == 1
+        assert second_metrics.renders == 0
+        assert ("blob", True) in second_metrics.lookups
+    finally:
+        codec.close()
