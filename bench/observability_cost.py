@@ -8,7 +8,7 @@ shared machine falls on both alike:
 - on:  metrics on, access log sampled at 1%, traces exported over OTLP/HTTP (to a sink in this
   process) with OTEL_TRACES_SAMPLER=traceidratio at 1%.
 
-    uv run python bench/observability_cost.py [--seconds 5] [--rounds 3]
+    uv run python bench/observability_cost.py [--seconds 5] [--rounds 3] [--ablation]
 
 Prints the median requests/s of each and the ratio on/off (docs/observability.md).
 """
@@ -78,22 +78,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--ablation", action="store_true", help="also metrics, logs and traces each alone"
+    )
     args = parser.parse_args()
     with ExitStack() as stack:
         endpoint = stack.enter_context(otlp_sink()).endpoint
         var = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        builds = {
-            "off": {
-                "ORDER_SERVICE_METRICS_ENABLED": "false",
-                "ORDER_SERVICE_LOG_SAMPLE_RATE": "0",
-            },
-            "on": {
-                "ORDER_SERVICE_LOG_SAMPLE_RATE": "0.01",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-                "OTEL_TRACES_SAMPLER": "traceidratio",
-                "OTEL_TRACES_SAMPLER_ARG": "0.01",
-            },
+        off = {"ORDER_SERVICE_METRICS_ENABLED": "false", "ORDER_SERVICE_LOG_SAMPLE_RATE": "0"}
+        traces = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_TRACES_SAMPLER": "traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.01",
         }
+        builds = {"off": off, "on": {"ORDER_SERVICE_LOG_SAMPLE_RATE": "0.01", **traces}}
+        if args.ablation:  # each part alone, in the same rounds
+            builds["metrics"] = {"ORDER_SERVICE_LOG_SAMPLE_RATE": "0"}
+            builds["logs"] = {**off, "ORDER_SERVICE_LOG_SAMPLE_RATE": "0.01"}
+            builds["traces"] = {**off, **traces}
         urls: dict[str, tuple[str, str]] = {}
         pids: dict[str, int] = {}
         for variable in [name for name in os.environ if name.startswith("OTEL_")]:
@@ -120,12 +122,12 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in results.items()}
     for name, values in results.items():
         runs = ", ".join(f"{v:.0f}" for v in values)
-        print(f"{name:>3}: median {medians[name]:8.0f} req/s  ({runs})")  # noqa: T201
+        print(f"{name:>7}: median {medians[name]:8.0f} req/s  ({runs})")  # noqa: T201
     # CPU per request of the server process: what the stack costs, little moved by other load.
     cpu_medians = {name: statistics.median(values) for name, values in cpu.items()}
     for name, values in cpu.items():
         runs = ", ".join(f"{v:.0f}" for v in values)
-        print(f"{name:>3}: median {cpu_medians[name]:8.1f} CPU us/request  ({runs})")  # noqa: T201
+        print(f"{name:>7}: median {cpu_medians[name]:8.1f} CPU us/request  ({runs})")  # noqa: T201
     ratio = cpu_medians["off"] / cpu_medians["on"]
     print(f"throughput ratio implied by CPU per request (off/on): {ratio:.3f}")  # noqa: T201
     ratios = [on / off for on, off in zip(results["on"], results["off"], strict=True)]
