@@ -74,6 +74,8 @@ if TYPE_CHECKING:
     import asyncpg
     from redis.asyncio import Redis
 
+    from order_service.adapters.redis.user_changes import RedisUserChanges
+
     Database: TypeAlias = aiosqlite.Connection | asyncpg.Pool
 
 # Drivers and clients of the production parts (asyncpg, redis, obstore) are imported where
@@ -224,34 +226,34 @@ async def _cached_user_store(
 ) -> UserRepository:
     """Reads by id from memory, then Redis (shared by every replica), then the store. With
     both, saves are announced over Redis so every process drops its copy at once."""
-    if settings.redis_url is None:
-        if settings.user_cache_size == 0:
-            return store
-        return InProcessCachedUserRepository(
-            store, max_entries=settings.user_cache_size, ttl_seconds=settings.user_cache_ttl_seconds
+    users = store
+    changes: RedisUserChanges | None = None
+    if settings.redis_url is not None:
+        from order_service.adapters.redis.cached_user_repository import (  # noqa: PLC0415
+            RedisCachedUserRepository,
         )
-    from order_service.adapters.redis.cached_user_repository import (  # noqa: PLC0415
-        RedisCachedUserRepository,
-    )
-    from order_service.adapters.redis.user_changes import RedisUserChanges  # noqa: PLC0415
+        from order_service.adapters.redis.user_changes import (  # noqa: PLC0415
+            RedisUserChanges,
+        )
 
-    # A cache that retries makes an outage slower than having no cache.
-    redis = _redis_client(settings.redis_url, settings, stack, retries=False)
-    changes = RedisUserChanges(redis, _redis_subscriber(settings.redis_url, stack))
-    shared = RedisCachedUserRepository(
-        store,
-        redis,
-        ttl_seconds=settings.user_cache_redis_ttl_seconds,
-        announce=changes.publish,
-    )
+        # A cache that retries makes an outage slower than having no cache.
+        redis = _redis_client(settings.redis_url, settings, stack, retries=False)
+        changes = RedisUserChanges(redis, _redis_subscriber(settings.redis_url, stack))
+        users = RedisCachedUserRepository(
+            users,
+            redis,
+            ttl_seconds=settings.user_cache_redis_ttl_seconds,
+            announce=changes.publish,
+        )
     if settings.user_cache_size == 0:
-        return shared
+        return users
     local = InProcessCachedUserRepository(
-        shared, max_entries=settings.user_cache_size, ttl_seconds=settings.user_cache_ttl_seconds
+        users, max_entries=settings.user_cache_size, ttl_seconds=settings.user_cache_ttl_seconds
     )
-    group = await stack.enter_async_context(asyncio.TaskGroup())
-    follower = group.create_task(changes.follow(local.forget, local.forget_all))
-    stack.callback(follower.cancel)  # runs first on exit: the group then waits for it
+    if changes is not None:
+        group = await stack.enter_async_context(asyncio.TaskGroup())
+        follower = group.create_task(changes.follow(local.forget, local.forget_all))
+        stack.callback(follower.cancel)  # runs first on exit: the group then waits for it
     return local
 
 
