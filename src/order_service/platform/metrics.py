@@ -275,12 +275,11 @@ class _RequestTally:
     the count in each latency bucket (non-cumulative, as prometheus_client stores them) and the
     sum of the durations."""
 
-    __slots__ = ("_counts", "_durations", "_methods")
+    __slots__ = ("_counts", "_durations")
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, str, int], int] = {}
         self._durations: dict[str, list[float]] = {}
-        self._methods: dict[str, str] = {method: method for method in _METHODS}
 
     def add(self, method: str, handler: str, code: int, seconds: float) -> None:
         key = (method, handler, code)
@@ -296,7 +295,7 @@ class _RequestTally:
         counts, self._counts = self._counts, {}
         durations, self._durations = self._durations, {}
         for (method, handler, code), count in counts.items():
-            label = self._methods.get(method, "OTHER")  # a client's method is not a label value
+            label = method if method in _METHODS else "OTHER"  # not a client's choice of label
             requests.labels(label, handler, code).inc(count)
         for handler, row in durations.items():
             child = duration.labels(handler)

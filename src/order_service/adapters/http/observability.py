@@ -84,15 +84,18 @@ class RequestIds:
         self._prefix = os.urandom(6).hex()
         self._counter = itertools.count(1)
 
-    def take(self, headers: Iterable[tuple[bytes, bytes]]) -> str:
+    def take(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, bool]:
+        """The request's id (the client's, if sane, else a new one), and whether the request
+        carries a W3C `traceparent`: one pass over the headers for both."""
+        client_id: str | None = None
+        has_parent = False
         for name, value in headers:
+            if name == b"traceparent":
+                has_parent = True
             # An id from the client is echoed only if it cannot forge log lines or headers.
-            if name == b"x-request-id" and _SANE_REQUEST_ID.match(value):
-                return value.decode("ascii")
-        return self.new()
-
-    def new(self) -> str:
-        return f"{self._prefix}-{next(self._counter):x}"
+            elif name == b"x-request-id" and client_id is None and _SANE_REQUEST_ID.match(value):
+                client_id = value.decode("ascii")
+        return client_id or f"{self._prefix}-{next(self._counter):x}", has_parent
 
 
 class Observation:
@@ -113,14 +116,22 @@ class Observation:
     )
 
     def __init__(
-        self, scope: dict[str, Any], handler: str | None, request_id: str, *, probe: bool
+        self,
+        scope: dict[str, Any],
+        handler: str | None,
+        request_id: str,
+        *,
+        probe: bool,
+        draw: float,
     ) -> None:
         self.started = time.perf_counter()
         self.scope = scope
         self.handler = handler
         self.probe = probe
         self.request_id = request_id
-        self.draw = -1.0  # the sampling draw, when tracing made one; else drawn at the end
+        # One draw decides both samples, so a traced request's access-log line is kept too
+        # (when the log rate is at least the trace rate); each rate still holds on its own.
+        self.draw = draw
         self.context_token = request_id_var.set(request_id)
         self.span: Span | None = None
         self.recording = False  # the span is sampled: it is exported, with its attributes
@@ -151,21 +162,11 @@ class EdgeTelemetry:
         """`handler` is the route template, None for a path no route knows. Probes are
         counted but not traced, and logged only when they fail."""
         headers: _Headers = scope["headers"]
+        request_id, has_parent = self._ids.take(headers)
+        observation = Observation(scope, handler, request_id, probe=probe, draw=self._random())
         tracing = None if probe else self.tracing
         if tracing is None:
-            return Observation(scope, handler, self._ids.take(headers), probe=probe)
-        # One pass over the headers for both the request id and the trace parent.
-        request_id: str | None = None
-        has_parent = False
-        for name, value in headers:
-            if name == b"traceparent":
-                has_parent = True
-            elif name == b"x-request-id" and request_id is None and _SANE_REQUEST_ID.match(value):
-                request_id = value.decode("ascii")
-        observation = Observation(scope, handler, request_id or self._ids.new(), probe=probe)
-        # One draw decides both samples, so a traced request's access-log line is kept too
-        # (when the log rate is at least the trace rate); each rate still holds on its own.
-        observation.draw = self._random()
+            return observation
         span = observation.span = self._start_span(
             tracing, scope, headers, handler, has_parent=has_parent, draw=observation.draw
         )
@@ -233,11 +234,7 @@ class EdgeTelemetry:
         if (
             status >= 400
             or elapsed >= self._slow
-            or (
-                not observation.probe
-                and (observation.draw if observation.draw >= 0 else self._random())
-                < self._sample_rate
-            )
+            or (not observation.probe and observation.draw < self._sample_rate)
         ):
             client = scope.get("client")
             _access.log(
