@@ -427,8 +427,8 @@ def _startup(plan: Plan, work: Path, cpu: str | None) -> dict[str, Any]:
     """Seconds from `order-service serve` starting to /ready = 200, embedded default, fresh dir.
 
     The migration runs first and is not timed (`make run` runs it as a separate step). Measured
-    with the default workers (one per core, spawned by the supervisor) and with one worker, in
-    turn.
+    with the default workers and with `--workers 1`, in turn; on the embedded default both are
+    one worker now (ADR 0005), so the two rows should agree.
     """
     times: dict[str, list[float]] = {"default": [], "one_worker": []}
     base_env = clean_environ()
