@@ -160,7 +160,8 @@ async def test_racing_adds_with_one_key_create_one_order(stores: Stores) -> None
     assert len(winners) == 1
     # A loser gets the winner's order, or a conflict when the winner had not committed yet.
     assert all(r == winners[0] for r in stored)
-    assert all(isinstance(r, IdempotencyKeyInUse) for r in results if not isinstance(r, Order))
+    losers = [r for r in results if not isinstance(r, Order)]
+    assert all(isinstance(r, IdempotencyKeyInUse) for r in losers), losers
     assert len(await stores.outbox.claim(limit=10, lease_seconds=30)) == 1
 
 

@@ -98,6 +98,7 @@ class _Placement:
     trace_context: str | None
     outcome: "asyncio.Future[Order | None]"
     taken: bool = False  # in a batch being written: no longer the caller's to withdraw
+    writing: bool = False  # its caller holds a writer slot: it needs no turn handed to it
 
 
 class PostgresOrderRepository:
@@ -144,19 +145,24 @@ class PostgresOrderRepository:
 
     async def _write_until_taken(self, placement: _Placement) -> None:
         self._writers += 1
+        placement.writing = True
         try:
             while not placement.taken:  # each batch takes the queue's head: progress
                 await self._write_batch()
         finally:
+            placement.writing = False
             self._writers -= 1
             self._hand_over()
 
     def _hand_over(self) -> None:
-        """A writer slot is free: wake the first waiting order's caller to write a batch."""
+        """A writer slot is free: wake the first waiting order's caller to write a batch.
+
+        Never a caller that is itself writing (waiting for a connection): its order would then
+        look woken, every batch would skip it, and its writer would spin until the deadline."""
         if self._writers >= self._max_writers:
             return
         for waiting in self._queue:
-            if not waiting.outcome.done():
+            if not waiting.writing and not waiting.outcome.done():
                 waiting.outcome.set_result(None)
                 return
 

@@ -1,0 +1,98 @@
+"""The PostgreSQL order writer's group commit, driven step by step over a scripted pool.
+
+The real adapter passes the order-store contract suite against PostgreSQL; this covers the
+interleavings of writers, connections and queued orders that a real pool only hits by chance.
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import asyncpg
+
+from order_service.adapters.postgres.order_repository import PostgresOrderRepository
+from tests.contract.test_order_store_contract import an_order
+
+
+class ScriptedPool:
+    """A pool whose connections are handed out, and whose statements finish, only when the
+    test says so: each `acquire` and each `fetch` waits for its own event, in call order."""
+
+    def __init__(self) -> None:
+        self.acquired: list[asyncio.Event] = []
+        self.fetched: list[asyncio.Event] = []
+        self.batches: list[list[uuid.UUID]] = []
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator["ScriptedPool"]:
+        handed_out = asyncio.Event()
+        self.acquired.append(handed_out)
+        await handed_out.wait()
+        yield self
+
+    async def fetch(self, _statement: str, *columns: list[Any]) -> list[tuple[Any, ...]]:
+        ids: list[uuid.UUID] = columns[0]
+        self.batches.append(ids)
+        finished = asyncio.Event()
+        self.fetched.append(finished)
+        await finished.wait()
+        return [(order_id, True, None) for order_id in ids]  # every order placed, none earlier
+
+
+async def settle() -> None:
+    """Let every task that can run, run (the scripted pool decides when anything finishes)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_orders_queued_while_a_writer_connects_share_its_one_statement() -> None:
+    pool = ScriptedPool()
+    repository = PostgresOrderRepository(
+        cast("asyncpg.Pool", pool), timeout=5, max_batch=64, max_writers=2
+    )
+    first, second, third = an_order(), an_order(), an_order()
+    placing = [asyncio.create_task(repository.add(order)) for order in (first, second, third)]
+    await settle()
+    # Two writers (first's and second's callers) wait for connections; third is queued.
+    assert len(pool.acquired) == 2
+    pool.acquired[0].set()
+    await settle()
+    assert pool.batches == [[first.id, second.id, third.id]]
+    pool.fetched[0].set()  # first's writer finishes while second's still waits to connect
+    pool.acquired[1].set()  # second's writer, connected now, has nothing left to write
+    await settle()
+    assert [task.result() for task in placing] == [first, second, third]
+    assert len(pool.batches) == 1
+
+
+async def test_a_freed_slot_goes_to_a_queued_order_not_to_a_writer_still_connecting() -> None:
+    """Woken, a connecting writer's own order would be skipped by every batch, and its writer
+    would spin on the pool until the deadline (seen once in the contract suite under load)."""
+    pool = ScriptedPool()
+    repository = PostgresOrderRepository(
+        cast("asyncpg.Pool", pool), timeout=5, max_batch=64, max_writers=2
+    )
+    first, second, third = an_order(), an_order(), an_order()
+    first_task = asyncio.create_task(repository.add(first))
+    await settle()
+    pool.acquired[0].set()
+    await settle()
+    assert pool.batches == [[first.id]]  # first's writer holds its connection and writes
+    rest = [asyncio.create_task(repository.add(order)) for order in (second, third)]
+    await settle()
+    # second's caller took the other writer slot and waits to connect; third is queued.
+    assert len(pool.acquired) == 2
+    pool.fetched[0].set()  # a slot is free: the turn must go to third's caller, not second's
+    await settle()
+    assert first_task.result() == first
+    assert len(pool.acquired) == 3  # third's caller became a writer
+    pool.acquired[1].set()
+    await settle()
+    assert pool.batches[1] == [second.id, third.id]
+    pool.fetched[1].set()
+    pool.acquired[2].set()  # third's writer finds its order written already
+    await settle()
+    assert [task.result() for task in rest] == [second, third]
+    assert len(pool.batches) == 2
