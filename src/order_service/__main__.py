@@ -9,7 +9,13 @@ import sys
 from collections.abc import Sequence
 
 from order_service import __version__
-from order_service.platform.config import ENV_PREFIX, Settings, SettingsError, load_settings
+from order_service.platform.config import (
+    ENV_PREFIX,
+    Settings,
+    SettingsError,
+    load_settings,
+    settings_for_display,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,8 +149,7 @@ def _rotate_key(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
-    # SecretStr fields print as '**********'.
-    for name, value in sorted(settings.model_dump().items()):
+    for name, value in sorted(settings_for_display(settings).items()):
         print(f"{ENV_PREFIX}{name.upper()}={value}")  # noqa: T201
     return 0
 
