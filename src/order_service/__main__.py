@@ -17,6 +17,14 @@ from order_service.platform.config import (
     settings_for_display,
 )
 
+# httpx 0.28 imports its command-line client, and with it click, rich and pygments, whenever
+# they are installed, as the dev virtualenv's tooling installs them: a quarter of the embedded
+# default's start-up there (docs/performance.md, "Start-up"). No command here runs that client;
+# None in sys.modules makes its import fail, and httpx then leaves it out as it does in a
+# runtime-only install. At module level, so spawned server workers, which import this module
+# first, skip it too.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type] # None: "not importable"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()

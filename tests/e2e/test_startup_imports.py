@@ -20,6 +20,7 @@ SDKS = ("opentelemetry.sdk", "opentelemetry.exporter")
 
 _WIRE_AND_REPORT = """
 import asyncio, json, sys
+import order_service.__main__  # as in `order-service serve` and its workers: the CLI first
 from order_service.platform.config import load_settings
 from order_service.bootstrap import wire
 
@@ -29,7 +30,8 @@ async def main():
     return routes
 
 routes = asyncio.run(main())
-print(json.dumps({"routes": routes, "modules": sorted(sys.modules)}))
+loaded = sorted(name for name, module in sys.modules.items() if module is not None)
+print(json.dumps({"routes": routes, "modules": loaded}))
 """
 
 
@@ -60,6 +62,13 @@ def test_wiring_the_embedded_default_loads_no_production_driver(
     modules = _wire_and_report(tmp_path, dispatch=dispatch)
     loaded = [m for m in modules if m.split(".")[0] in DRIVERS or m.startswith(SDKS)]
     assert loaded == []
+
+
+def test_the_dispatcher_does_not_load_the_http_clients_command_line_tool(tmp_path: Path) -> None:
+    # httpx imports its CLI whenever click, rich and pygments are installed (the dev tooling).
+    modules = _wire_and_report(tmp_path, dispatch=True)
+    assert "httpx" in modules
+    assert [m for m in modules if m.split(".")[0] in {"click", "rich", "pygments"}] == []
 
 
 def test_an_api_replica_without_a_dispatcher_loads_no_http_client(tmp_path: Path) -> None:
