@@ -18,7 +18,7 @@ from order_service.platform.config import (
 )
 
 # httpx 0.28 imports its command-line client, and with it click, rich and pygments, whenever
-# they are installed, as the dev virtualenv's tooling installs them: a quarter of the embedded
+# they are installed, as the dev virtualenv's tooling installs them: a fifth of the embedded
 # default's start-up there (docs/performance.md, "Start-up"). No command here runs that client;
 # None in sys.modules makes its import fail, and httpx then leaves it out as it does in a
 # runtime-only install. At module level, so spawned server workers, which import this module
