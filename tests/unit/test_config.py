@@ -112,23 +112,19 @@ def test_a_missing_config_file_is_reported(load_settings: Load) -> None:
         load_settings({"ORDER_SERVICE_CONFIG_FILE": "/nonexistent/order-service.toml"})
 
 
-def test_a_misspelt_setting_in_the_config_file_is_reported(
-    load_settings: Load, tmp_path: Path
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("htp_port = 9100", "unknown setting htp_port in ORDER_SERVICE_CONFIG_FILE=.* misspelt"),
+        ('http_port = "eighty"', "^invalid setting ORDER_SERVICE_HTTP_PORT: "),
+    ],
+)
+def test_a_mistake_in_the_config_file_names_the_setting(
+    load_settings: Load, tmp_path: Path, line: str, expected: str
 ) -> None:
     config = tmp_path / "order-service.toml"
-    config.write_text("htp_port = 9100\n")
-    with pytest.raises(
-        SettingsError, match="unknown setting htp_port in ORDER_SERVICE_CONFIG_FILE"
-    ):
-        load_settings({"ORDER_SERVICE_CONFIG_FILE": str(config)})
-
-
-def test_a_bad_value_in_the_config_file_names_the_setting(
-    load_settings: Load, tmp_path: Path
-) -> None:
-    config = tmp_path / "order-service.toml"
-    config.write_text('http_port = "eighty"\n')
-    with pytest.raises(SettingsError, match=r"^invalid setting ORDER_SERVICE_HTTP_PORT: "):
+    config.write_text(f"{line}\n")
+    with pytest.raises(SettingsError, match=expected):
         load_settings({"ORDER_SERVICE_CONFIG_FILE": str(config)})
 
 
