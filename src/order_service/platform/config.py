@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     user_cache_ttl_seconds: Seconds = 300.0
     user_cache_redis_ttl_seconds: Seconds = 300.0
     gc_freeze: bool = True  # move start-up objects out of the collector's sight once ready
+    # With gc_freeze, freeze again this long after start-up (0: never): see gc_tuning.py.
+    gc_warm_freeze_seconds: float = Field(default=60.0, ge=0, le=86_400)
     gc_gen0_threshold: int = Field(default=700, ge=0, le=10_000_000)  # 0: GC disabled
 
     # Passwords and log-in throttling
