@@ -254,15 +254,7 @@ def _spanned(
     kind: SpanKind,
     attributes: dict[str, str],
 ) -> Callable[..., Awaitable[Any]]:
-    @functools.wraps(method)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - any method
-        if dropped_root.get() is not None:
-            return await method(*args, **kwargs)
-        parent = trace.get_current_span().get_span_context()
-        if parent.is_valid and not parent.trace_flags.sampled:
-            # Inside a trace the sampler dropped: a child would be dropped too, so skip its
-            # cost (most of a span's price is paid even when it is not recorded).
-            return await method(*args, **kwargs)
+    async def spanned(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - any method
         with tracer.start_as_current_span(
             name, kind=kind, attributes=attributes, record_exception=False
         ) as span:
@@ -272,6 +264,19 @@ def _spanned(
                 # Domain outcomes (not found, conflict) are errors of the call, recorded by type.
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
                 raise
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Awaitable[Any]:  # noqa: ANN401 - any method
+        # Not a coroutine function itself: where no span is wanted, the caller awaits the
+        # method's own coroutine, with no frame of ours in between.
+        if dropped_root.get() is not None:
+            return method(*args, **kwargs)
+        parent = trace.get_current_span().get_span_context()
+        if parent.is_valid and not parent.trace_flags.sampled:
+            # Inside a trace the sampler dropped: a child would be dropped too, so skip its
+            # cost (most of a span's price is paid even when it is not recorded).
+            return method(*args, **kwargs)
+        return spanned(*args, **kwargs)
 
     return wrapper
 
