@@ -1,4 +1,4 @@
-"""SearchIndex and SearchIndexer on PostgreSQL: tsvector + GIN, pg_trgm for typos (0202).
+"""SearchIndex and SearchIndexer on PostgreSQL: tsvector + GIN, pg_trgm for typos (0202, 0204).
 
 Every query holds a pool connection only inside `async with pool.acquire()`: when the task is
 cancelled (its deadline, a failed sibling in strict mode, the client gone), asyncpg sends the

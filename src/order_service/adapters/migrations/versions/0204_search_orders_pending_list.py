@@ -4,12 +4,12 @@ An order's document is written in the statement that accepts the order, on the b
 path. With `fastupdate = off` (0202) each document's ~20 lexemes and ~35 title trigrams, many
 of them parts of random UUIDs, went one by one into the GIN trees: ~150 µs of PostgreSQL CPU
 and ~10 kB of WAL per order, five times the order's own rows (docs/performance.md, "POST
-/v1/orders: the search document"). The orders' documents now have partial GIN indexes with a
-pending list (`fastupdate = on`): an insert appends to the list, and the list is merged into
-the tree in bulk once it passes `gin_pending_list_limit` (or by (auto)vacuum). Searches read
-the list too, so a new order is found at once; the list is kept small (1 MB) so reading it
-stays cheap. Users and products, written rarely, keep their `kind`-led indexes without a
-pending list, now for their own kinds only.
+/v1/orders: the orders' search documents"). The orders' documents now have partial GIN
+indexes with a pending list (`fastupdate = on`): an insert appends to the list, and the list
+is merged into the trees in bulk once it passes `gin_pending_list_limit` (or by (auto)vacuum).
+Searches read the list too, so a new order is found at once; the list is kept small (1 MB) so
+that reading it stays cheap. Users and products, written rarely, keep their `kind`-led
+indexes without a pending list, now for their own kinds only.
 
 The search adapter names the kind as a literal in each index's statement, so the planner can
 match these partial indexes on a cached (generic) plan. SQLite's FTS5 index is unchanged.
