@@ -3,7 +3,7 @@
 An order's document is written in the statement that accepts the order, on the busiest write
 path. With `fastupdate = off` (0202) each document's ~20 lexemes and ~35 title trigrams, many
 of them parts of random UUIDs, went one by one into the GIN trees: ~150 µs of PostgreSQL CPU
-and ~10 kB of WAL per order, five times the order's own rows (docs/performance.md, "POST
+and ~10 kB of WAL per order, four to five times the order's own rows (docs/performance.md, "POST
 /v1/orders: the orders' search documents"). The orders' documents now have partial GIN
 indexes with a pending list (`fastupdate = on`): an insert appends to the list, and the list
 is merged into the trees in bulk once it passes `gin_pending_list_limit` (or by (auto)vacuum).
