@@ -45,6 +45,22 @@ def user_and_token(service: RunningService) -> tuple[str, str]:
         return created.json()["id"], token.json()["access_token"]
 
 
+def observability_builds(otlp_endpoint: str, *, ablation: bool) -> dict[str, dict[str, str]]:
+    """The service's environment for each build: off, on and, with `ablation`, each part alone."""
+    off = {"ORDER_SERVICE_METRICS_ENABLED": "false", "ORDER_SERVICE_LOG_SAMPLE_RATE": "0"}
+    traces = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+        "OTEL_TRACES_SAMPLER": "traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.01",
+    }
+    builds = {"off": off, "on": {"ORDER_SERVICE_LOG_SAMPLE_RATE": "0.01", **traces}}
+    if ablation:
+        builds["metrics"] = {"ORDER_SERVICE_LOG_SAMPLE_RATE": "0"}
+        builds["logs"] = {**off, "ORDER_SERVICE_LOG_SAMPLE_RATE": "0.01"}
+        builds["traces"] = {**off, **traces}
+    return builds
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -85,17 +101,7 @@ def main() -> None:
     with ExitStack() as stack:
         endpoint = stack.enter_context(otlp_sink()).endpoint
         var = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        off = {"ORDER_SERVICE_METRICS_ENABLED": "false", "ORDER_SERVICE_LOG_SAMPLE_RATE": "0"}
-        traces = {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-            "OTEL_TRACES_SAMPLER": "traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": "0.01",
-        }
-        builds = {"off": off, "on": {"ORDER_SERVICE_LOG_SAMPLE_RATE": "0.01", **traces}}
-        if args.ablation:  # each part alone, in the same rounds
-            builds["metrics"] = {"ORDER_SERVICE_LOG_SAMPLE_RATE": "0"}
-            builds["logs"] = {**off, "ORDER_SERVICE_LOG_SAMPLE_RATE": "0.01"}
-            builds["traces"] = {**off, **traces}
+        builds = observability_builds(endpoint, ablation=args.ablation)
         urls: dict[str, tuple[str, str]] = {}
         pids: dict[str, int] = {}
         for variable in [name for name in os.environ if name.startswith("OTEL_")]:

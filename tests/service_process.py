@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,8 +79,11 @@ def running_service(
     workers: int = 1,
     ready_timeout: float = 20.0,
     wait_for: str = "/ready",
+    wrapper: Sequence[str] = (),
 ) -> Iterator[RunningService]:
-    """The service in its own process, ready to serve; stopped with SIGTERM afterwards."""
+    """The service in its own process, ready to serve; stopped with SIGTERM afterwards.
+
+    `wrapper` runs the server under another program (a profiler: `valgrind ...`)."""
     full_env = service_env(var_dir, env)
     if migrate:
         run_cli("migrate", env=full_env)
@@ -90,6 +93,7 @@ def running_service(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
+                *wrapper,
                 sys.executable,
                 "-m",
                 "order_service",

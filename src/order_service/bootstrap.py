@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +60,7 @@ from order_service.domain.images import ThumbnailLimits
 from order_service.domain.providers import Provider
 from order_service.domain.search import IndexName
 from order_service.platform.config import Settings, load_settings
-from order_service.platform.gc_tuning import tune_gc
+from order_service.platform.gc_tuning import freeze_when_warm, tune_gc
 from order_service.platform.logging import configure_logging
 from order_service.platform.metrics import Metrics, PoolStats
 from order_service.platform.tracing import SpanKind, Tracer, trace_methods, tracing
@@ -214,10 +214,21 @@ async def wire(settings: Settings, *, dispatch: bool = False) -> AsyncIterator[W
             accounts=accounts,
             tracing=traces,
             db_pools=_pool_stats(database),
+            background=_gc_jobs(settings),
         )
         # Last, once everything long-lived exists: see platform/gc_tuning.py.
         tune_gc(freeze=settings.gc_freeze, gen0_threshold=settings.gc_gen0_threshold)
         yield wiring
+
+
+def _gc_jobs(settings: Settings) -> list[Callable[[], Coroutine[object, object, None]]]:
+    if not settings.gc_freeze or settings.gc_warm_freeze_seconds <= 0:
+        return []
+
+    async def freeze_gc_when_warm() -> None:
+        await freeze_when_warm(settings.gc_warm_freeze_seconds)
+
+    return [freeze_gc_when_warm]
 
 
 async def _cached_user_store(

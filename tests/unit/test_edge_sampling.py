@@ -7,7 +7,12 @@ import pytest
 from opentelemetry import propagate, trace
 
 from order_service.adapters.http.observability import EdgeTelemetry
-from order_service.platform.tracing import root_sampling_rate, tracing
+from order_service.platform.tracing import (
+    current_span_context,
+    current_traceparent,
+    root_sampling_rate,
+    tracing,
+)
 from tests.otlp_receiver import Receiver, otlp_receiver
 
 REQUESTS = 2000
@@ -25,8 +30,9 @@ def serve(edge: EdgeTelemetry, headers: list[tuple[bytes, bytes]]) -> tuple[int,
     """One request through the edge: the trace id its logs would carry, and whether sampled."""
     scope = {"method": "GET", "path": "/v1/users/1", "headers": headers, "client": ("c", 1)}
     observation = edge.begin(scope, "/v1/users/{id}", probe=False)
-    current = trace.get_current_span().get_span_context()
+    current = current_span_context()  # what the request's log lines carry
     edge.end(observation, 200, bytes_in=0, bytes_out=0)
+    assert current is not None
     return current.trace_id, current.trace_flags.sampled
 
 
@@ -77,7 +83,7 @@ def test_only_ratio_samplers_let_the_edge_draw_roots() -> None:
     assert root_sampling_rate({}) is None
 
 
-def test_a_dropped_root_shows_one_trace_id_to_logs_children_and_outbound_calls(
+def test_a_dropped_root_shows_one_trace_id_to_logs_library_spans_and_outbound_calls(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
@@ -88,17 +94,26 @@ def test_a_dropped_root_shows_one_trace_id_to_logs_children_and_outbound_calls(
         edge.tracing = traces
         scope = {"method": "GET", "path": "/x", "headers": [], "client": ("c", 1)}
         observation = edge.begin(scope, "/x", probe=False)
-        seen_first = trace.get_current_span().get_span_context()
-        outbound: dict[str, str] = {}
-        propagate.inject(outbound)
-        with traces.tracer.start_as_current_span("child") as child:
-            child_context = child.get_span_context()
+        seen_first = current_span_context()
+        stored_traceparent = current_traceparent()  # as an order keeps it for its dispatch
+        # A span a library starts (an outbound HTTP call, a query) and what it sends out.
+        with traces.tracer.start_as_current_span("GET provider") as client_span:
+            library_context = client_span.get_span_context()
+            outbound: dict[str, str] = {}
+            propagate.inject(outbound)
+        seen_last = current_span_context()
         edge.end(observation, 200, bytes_in=0, bytes_out=0)
-    assert seen_first.is_valid
+        after = current_span_context()
+    assert seen_first is not None
     assert not seen_first.trace_flags.sampled
-    assert trace.get_current_span().get_span_context() != seen_first  # detached at the end
+    assert seen_last == seen_first  # drawn once, the same for the whole request
+    assert after is None  # nothing left behind once the request ends
     trace_hex = format(seen_first.trace_id, "032x")
-    assert outbound["traceparent"] == f"00-{trace_hex}-{seen_first.span_id:016x}-00"
-    assert child_context.trace_id == seen_first.trace_id  # the child follows the dropped root
-    assert not child_context.trace_flags.sampled
+    assert stored_traceparent == f"00-{trace_hex}-{seen_first.span_id:016x}-00"
+    assert library_context.trace_id == seen_first.trace_id  # the library span joins the trace
+    assert not library_context.trace_flags.sampled
+    _, sent_trace, sent_span, flags = outbound["traceparent"].split("-")
+    assert (sent_trace, sent_span) == (trace_hex, f"{library_context.span_id:016x}")
+    assert int(flags, 16) & 0x01 == 0  # not sampled (0x02 may mark the trace id as random)
     assert receiver.spans == []
+    assert trace.get_current_span().get_span_context().is_valid is False

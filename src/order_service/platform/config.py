@@ -111,6 +111,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     user_cache_ttl_seconds: Seconds = 300.0
     user_cache_redis_ttl_seconds: Seconds = 300.0
     gc_freeze: bool = True  # move start-up objects out of the collector's sight once ready
+    # With gc_freeze, freeze again this long after start-up (0: never): see gc_tuning.py.
+    gc_warm_freeze_seconds: Annotated[float, Meta(ge=0, le=86_400)] = 60.0
     gc_gen0_threshold: Annotated[int, Meta(ge=0, le=10_000_000)] = 700  # 0: GC disabled
 
     # Passwords and log-in throttling

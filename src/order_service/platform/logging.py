@@ -19,7 +19,8 @@ from contextvars import ContextVar
 from typing import Any, TextIO
 
 import msgspec
-from opentelemetry import trace
+
+from order_service.platform.tracing import current_span_context
 
 # The current request's id; set once at the HTTP edge, read by the formatter for every line.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -88,8 +89,8 @@ def log_fields(record: logging.LogRecord) -> dict[str, Any]:
     current_request = request_id.get()
     if current_request is not None:
         entry["request_id"] = current_request
-    span = trace.get_current_span().get_span_context()
-    if span.is_valid:
+    span = current_span_context()
+    if span is not None:
         entry["trace_id"] = format(span.trace_id, "032x")
         entry["span_id"] = format(span.span_id, "016x")
     for key, value in vars(record).items():

@@ -15,6 +15,7 @@ OpenTelemetry API for a tracer, as the search and image adapters do.
 import functools
 import inspect
 import os
+import random
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,16 +23,56 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Tracer
 
 DEFAULT_SERVICE_NAME = "order-service"
 _RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
 # Set by the HTTP edge around the one start_span call whose root it has already sampled in.
 _sampled_by_edge: ContextVar[bool] = ContextVar("sampled_by_edge", default=False)
 _global_provider_set: list[bool] = []
-# Set by the HTTP edge for the life of a request its sampler dropped: the use-case wrappers
-# then skip their spans (which would be dropped too) for the price of one variable read.
-unsampled_request: ContextVar[bool] = ContextVar("unsampled_request", default=False)
+_random_bits = random.getrandbits
+
+
+class UnsampledRoot:
+    """A new root the edge's sampler dropped: ids for its logs and outbound calls, drawn only
+    when something asks (a log line, an outbound call, a span a library starts), which most
+    requests never do; from then on they stay the same for the whole request."""
+
+    __slots__ = ("_drawn",)
+
+    def __init__(self) -> None:
+        self._drawn: SpanContext | None = None
+
+    def get_span_context(self) -> SpanContext:
+        if self._drawn is None:
+            self._drawn = SpanContext(
+                _random_bits(128) or 1, _random_bits(64) or 1, is_remote=False
+            )
+        return self._drawn
+
+
+# Set by the HTTP edge for the life of a request whose new root its sampler dropped, instead
+# of a span in the OpenTelemetry context: attaching one costs more than the rest of the
+# tracing of such a request (docs/observability.md, "Cost"). The use-case wrappers skip their
+# spans for one read of it; logs, the SDK's sampler and id generator read it too.
+dropped_root: ContextVar[UnsampledRoot | None] = ContextVar("dropped_root", default=None)
+
+
+def current_span_context() -> SpanContext | None:
+    """The span context of what runs now: the current span's, else the dropped root's."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        return context
+    root = dropped_root.get()
+    return None if root is None else root.get_span_context()
+
+
+def current_traceparent() -> str | None:
+    """The W3C `traceparent` of what runs now, or None outside any trace."""
+    context = current_span_context()
+    if context is None:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +127,7 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
     from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
     from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
     from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator  # noqa: PLC0415
     from opentelemetry.sdk.trace.sampling import Decision as SamplingDecision  # noqa: PLC0415
     from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
         ParentBased,
@@ -99,8 +141,9 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
         """The configured ratio sampler, except for roots the HTTP edge has already sampled in.
 
         Under a ratio sampler most requests are dropped; for those the edge skips the SDK and
-        carries a non-recording span instead (a fraction of the cost), and it hands the SDK
-        only the roots it drew, which must then be kept, or the ratio would apply twice.
+        sets `dropped_root` instead (a fraction of the cost), and it hands the SDK only the
+        roots it drew, which must then be kept, or the ratio would apply twice. A span that a
+        library starts inside a dropped request is dropped too: it belongs to that trace.
         """
 
         def __init__(self, delegate: Sampler) -> None:
@@ -118,12 +161,22 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
         ) -> SamplingResult:
             if _sampled_by_edge.get():
                 return SamplingResult(SamplingDecision.RECORD_AND_SAMPLE, attributes, trace_state)
+            if dropped_root.get() is not None:
+                return SamplingResult(SamplingDecision.DROP, None, trace_state)
             return self._delegate.should_sample(
                 parent_context, trace_id, name, kind, attributes, links, trace_state
             )
 
         def get_description(self) -> str:
             return f"EdgeFirst{{{self._delegate.get_description()}}}"
+
+    class DroppedRootIds(RandomIdGenerator):
+        """A span started with no parent inside a dropped request gets that request's trace
+        id, so its outbound `traceparent` names the trace the request's logs name."""
+
+        def generate_trace_id(self) -> int:
+            root = dropped_root.get()
+            return super().generate_trace_id() if root is None else root.get_span_context().trace_id
 
     attributes: dict[str, str] = {"service.version": service_version}
     named_in_resource = "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
@@ -135,7 +188,9 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
         ratio = TraceIdRatioBased(rate)
         parent_based = os.environ["OTEL_TRACES_SAMPLER"].strip().lower().startswith("parent")
         sampler = EdgeFirstSampler(ParentBased(ratio) if parent_based else ratio)
-    provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
+    provider = TracerProvider(
+        resource=Resource.create(attributes), sampler=sampler, id_generator=DroppedRootIds()
+    )
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     # Also the process-wide provider, for code that asks the OpenTelemetry API for a tracer
     # (search's per-index spans); the API accepts the first one set in a process and ignores
@@ -199,15 +254,7 @@ def _spanned(
     kind: SpanKind,
     attributes: dict[str, str],
 ) -> Callable[..., Awaitable[Any]]:
-    @functools.wraps(method)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - any method
-        if unsampled_request.get():
-            return await method(*args, **kwargs)
-        parent = trace.get_current_span().get_span_context()
-        if parent.is_valid and not parent.trace_flags.sampled:
-            # Inside a trace the sampler dropped: a child would be dropped too, so skip its
-            # cost (most of a span's price is paid even when it is not recorded).
-            return await method(*args, **kwargs)
+    async def spanned(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - any method
         with tracer.start_as_current_span(
             name, kind=kind, attributes=attributes, record_exception=False
         ) as span:
@@ -218,7 +265,32 @@ def _spanned(
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
                 raise
 
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Awaitable[Any]:  # noqa: ANN401 - any method
+        # Not a coroutine function itself: where no span is wanted, the caller awaits the
+        # method's own coroutine, with no frame of ours in between.
+        if dropped_root.get() is not None:
+            return method(*args, **kwargs)
+        parent = trace.get_current_span().get_span_context()
+        if parent.is_valid and not parent.trace_flags.sampled:
+            # Inside a trace the sampler dropped: a child would be dropped too, so skip its
+            # cost (most of a span's price is paid even when it is not recorded).
+            return method(*args, **kwargs)
+        return spanned(*args, **kwargs)
+
     return wrapper
 
 
-__all__ = ["SpanKind", "Tracer", "Tracing", "trace", "trace_methods", "tracing", "tracing_enabled"]
+__all__ = [
+    "SpanKind",
+    "Tracer",
+    "Tracing",
+    "UnsampledRoot",
+    "current_span_context",
+    "current_traceparent",
+    "dropped_root",
+    "trace",
+    "trace_methods",
+    "tracing",
+    "tracing_enabled",
+]

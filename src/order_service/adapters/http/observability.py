@@ -20,20 +20,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import (
-    NonRecordingSpan,
-    Span,
-    SpanContext,
-    SpanKind,
-    Status,
-    StatusCode,
-    Tracer,
-)
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from order_service.platform.logging import ACCESS_LOGGER
 from order_service.platform.logging import request_id as request_id_var
 from order_service.platform.metrics import Metrics
-from order_service.platform.tracing import Tracing, unsampled_request
+from order_service.platform.tracing import Tracing, UnsampledRoot, dropped_root
 
 UNMATCHED = "unmatched"  # the `handler` label and span name of every path no route knows
 _access = logging.getLogger(ACCESS_LOGGER)
@@ -55,26 +47,6 @@ class _AsgiHeaders(Getter[_Headers]):
 
 _GETTER = _AsgiHeaders()
 _EMPTY = Context()  # the context a request starts from: each request's span goes into a copy
-_random_bits = random.getrandbits
-
-
-class UnsampledRoot(NonRecordingSpan):
-    """A new root the edge's sampler dropped. Its trace and span ids are drawn only when
-    something asks for them (a log line, an outbound call, a child span), which most requests
-    never do; from then on they stay the same for the whole request."""
-
-    def __init__(self) -> None:  # the base would take a context drawn up front
-        self._drawn: SpanContext | None = None
-
-    def get_span_context(self) -> SpanContext:
-        if self._drawn is None:
-            self._drawn = SpanContext(
-                _random_bits(128) or 1, _random_bits(64) or 1, is_remote=False
-            )
-        return self._drawn
-
-    def __repr__(self) -> str:
-        return f"UnsampledRoot({self.get_span_context()!r})"
 
 
 class RequestIds:
@@ -104,6 +76,7 @@ class Observation:
     __slots__ = (
         "context_token",
         "draw",
+        "dropped_token",
         "handler",
         "probe",
         "recording",
@@ -112,7 +85,6 @@ class Observation:
         "span",
         "started",
         "trace_token",
-        "unsampled_token",
     )
 
     def __init__(
@@ -136,7 +108,7 @@ class Observation:
         self.span: Span | None = None
         self.recording = False  # the span is sampled: it is exported, with its attributes
         self.trace_token: Token[Context] | None = None
-        self.unsampled_token: Token[bool] | None = None
+        self.dropped_token: Token[UnsampledRoot | None] | None = None
 
 
 class EdgeTelemetry:
@@ -167,38 +139,23 @@ class EdgeTelemetry:
         tracing = None if probe else self.tracing
         if tracing is None:
             return observation
-        span = observation.span = self._start_span(
-            tracing, scope, headers, handler, has_parent=has_parent, draw=observation.draw
-        )
-        observation.trace_token = otel_context.attach(trace.set_span_in_context(span, _EMPTY))
-        if span.is_recording():
-            observation.recording = True
-        else:
-            # Lets the use-case wrappers skip child spans with one context-variable read.
-            observation.unsampled_token = unsampled_request.set(True)
-        return observation
-
-    def _start_span(
-        self,
-        tracing: Tracing,
-        scope: dict[str, Any],
-        headers: _Headers,
-        handler: str | None,
-        *,
-        has_parent: bool,
-        draw: float,
-    ) -> Span:
         rate = tracing.root_rate
         if rate is not None and not has_parent:
-            # A new root under a ratio sampler: draw it here. Dropped ones (most) get a
-            # non-recording span, so children and logs still see one trace id, at a fraction
-            # of the SDK's cost; drawn ones go to the SDK, which must keep them.
-            if draw >= rate:
-                return UnsampledRoot()
+            # A new root under a ratio sampler: drawn here. A dropped one (most) is only
+            # marked, so logs, outbound calls and library spans still share one trace id, at a
+            # fraction of the SDK's cost; a drawn one goes to the SDK, which must keep it.
+            if observation.draw >= rate:
+                observation.dropped_token = dropped_root.set(UnsampledRoot())
+                return observation
             with tracing.sampled_root():
-                return self._sdk_span(tracing.tracer, scope, Context(), handler)
-        parent: Context = propagate.extract(headers, getter=_GETTER)
-        return self._sdk_span(tracing.tracer, scope, parent, handler)
+                span = self._sdk_span(tracing.tracer, scope, _EMPTY, handler)
+        else:
+            parent: Context = propagate.extract(headers, getter=_GETTER)
+            span = self._sdk_span(tracing.tracer, scope, parent, handler)
+        observation.span = span
+        observation.recording = span.is_recording()
+        observation.trace_token = otel_context.attach(trace.set_span_in_context(span, _EMPTY))
+        return observation
 
     def _sdk_span(
         self, tracer: Tracer, scope: dict[str, Any], parent: Context, handler: str | None
@@ -250,11 +207,11 @@ class EdgeTelemetry:
                     "client": str(client[0]) if client else "unknown",
                 },
             )
-        if span is not None:
+        if observation.dropped_token is not None:
+            dropped_root.reset(observation.dropped_token)
+        elif span is not None:
             if observation.recording:
                 span.end()
-            if observation.unsampled_token is not None:
-                unsampled_request.reset(observation.unsampled_token)
             if observation.trace_token is not None:
                 otel_context.detach(observation.trace_token)
         request_id_var.reset(observation.context_token)

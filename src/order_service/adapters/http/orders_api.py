@@ -3,8 +3,6 @@
 import uuid
 from collections.abc import Callable
 
-from opentelemetry import propagate
-
 from order_service.adapters.http.app import (
     HeaderParameter,
     QueryParameter,
@@ -17,6 +15,7 @@ from order_service.adapters.http.order_schemas import OrderOut, OrderPageOut, Pl
 from order_service.adapters.http.problems import HttpProblem
 from order_service.application.orders import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PAGE, Orders
 from order_service.domain.orders import LineItem, OrderStatus
+from order_service.platform.tracing import current_traceparent
 
 _BODY_PROBLEMS = (400, 413, 415, 422)
 _AUTH_PROBLEMS = (401, 403)
@@ -48,13 +47,6 @@ _PLACE_HEADERS = (
         required=True,
     ),
 )
-
-
-def current_traceparent() -> str | None:
-    """The W3C `traceparent` of the request's span, or None when there is no valid one."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier.get("traceparent")
 
 
 def order_routes(orders: Orders, *, on_accepted: Callable[[], None] = lambda: None) -> list[Route]:

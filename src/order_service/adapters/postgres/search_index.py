@@ -1,4 +1,4 @@
-"""SearchIndex and SearchIndexer on PostgreSQL: tsvector + GIN, pg_trgm for typos (0202).
+"""SearchIndex and SearchIndexer on PostgreSQL: tsvector + GIN, pg_trgm for typos (0202, 0204).
 
 Every query holds a pool connection only inside `async with pool.acquire()`: when the task is
 cancelled (its deadline, a failed sibling in strict mode, the client gone), asyncpg sends the
@@ -16,27 +16,29 @@ from order_service.domain.search import IndexName, SearchDocument, SearchHit, Se
 # Every term must match as a prefix of a lexeme (`exact`). Only when that does not fill the
 # page are typos looked for (`fuzzy`): each term then matches exactly or by word similarity to
 # the title ("lovelase"). The one-time filter skips the trigram scan entirely otherwise, which
-# matters when many titles share trigrams. Both branches are GIN probes led by `kind`.
+# matters when many titles share trigrams. Both branches are GIN probes: of the orders' own
+# partial indexes, or of the others' indexes led by `kind` (0204). `{kind}` is the index's name
+# as a literal, not a parameter, so that a cached generic plan still matches a partial index.
 _SEARCH = """
-WITH q AS (SELECT to_tsquery('simple', $2) AS query),
+WITH q AS (SELECT to_tsquery('simple', $1) AS query),
 exact AS (
     SELECT d.id, d.title,
-           greatest(ts_rank(d.document, q.query, 32), public.word_similarity($3, d.title) * 0.5)
+           greatest(ts_rank(d.document, q.query, 32), public.word_similarity($2, d.title) * 0.5)
                AS score
     FROM search_documents AS d, q
-    WHERE d.kind = $1 AND d.document @@ q.query
+    WHERE d.kind = {kind} AND d.document @@ q.query
     ORDER BY score DESC, d.id
-    LIMIT $4
+    LIMIT $3
 ),
 fuzzy AS (
-    SELECT d.id, d.title, public.word_similarity($3, d.title) * 0.5 AS score
+    SELECT d.id, d.title, public.word_similarity($2, d.title) * 0.5 AS score
     FROM search_documents AS d, q
-    WHERE (SELECT count(*) FROM exact) < $4
-      AND d.kind = $1
-      AND $3 OPERATOR(public.<%) d.title
+    WHERE (SELECT count(*) FROM exact) < $3
+      AND d.kind = {kind}
+      AND $2 OPERATOR(public.<%) d.title
       AND NOT d.document @@ q.query
       AND NOT EXISTS (
-          SELECT 1 FROM unnest($5::text[]) AS t(term)
+          SELECT 1 FROM unnest($4::text[]) AS t(term)
           WHERE NOT (d.document @@ to_tsquery('simple', quote_literal(t.term) || ':*')
                      OR t.term OPERATOR(public.<%) d.title)
       )
@@ -45,7 +47,7 @@ SELECT id, title, score FROM exact
 UNION ALL
 SELECT id, title, score FROM fuzzy
 ORDER BY score DESC, id
-LIMIT $4
+LIMIT $3
 """
 _PUT = """
 INSERT INTO search_documents (kind, id, owner, title, body) VALUES ($1, $2, $3, $4, $5)
@@ -69,12 +71,13 @@ class PostgresSearchIndex:
         self._pool = pool
         self._index = index
         self._timeout = timeout
+        # An IndexName value (lower-case letters), never user input.
+        self._search = _SEARCH.format(kind=f"'{index.value}'")
 
     async def search(self, query: SearchQuery, limit: int) -> list[SearchHit]:
         async with self._pool.acquire(timeout=remaining(self._timeout)) as connection:
             rows = await connection.fetch(
-                _SEARCH,
-                self._index.value,
+                self._search,
                 tsquery_text(query),
                 " ".join(query.terms),
                 limit,
