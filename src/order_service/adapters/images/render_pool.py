@@ -314,7 +314,11 @@ class PoolImageCodec:
         with trace.use_span(span, end_on_exit=True):
             # A local file is read by the worker itself: no megabytes through the socket.
             reply = await self._run(
-                render_worker.encode_render, source, request, self._max_pixels, store_at
+                render_worker.encode_render,
+                source if isinstance(source, bytes) else str(source),
+                request,
+                self._max_pixels,
+                None if store_at is None else str(store_at),
             )
             result = self._decoded(render_worker.decode_render, reply)
             if span.is_recording():

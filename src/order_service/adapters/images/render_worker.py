@@ -67,13 +67,14 @@ def open_reply(reply: bytes) -> bytes:
 
 
 def encode_render(
-    source: bytes | Path,
+    source: bytes | str,
     request: pillow_codec.RenderRequest,
     max_pixels: int,
-    store_at: Path | None = None,
+    store_at: str | None = None,
 ) -> bytes:
-    """Render; with `store_at`, also write the variant there (the filesystem store's file for
-    it), atomically and without fsync, as FilesystemBlobStore.put(durable=False) would."""
+    """Render from the original's bytes or its local file; with `store_at`, also write the
+    variant there (the filesystem store's file for it), atomically and without fsync, as
+    FilesystemBlobStore.put(durable=False) would. Paths are plain strings: cheaper to pickle."""
     result = pillow_codec.render_timed(source, request, max_pixels)
     encoded = result.phases[-1][2]
     if store_at is not None:
@@ -83,10 +84,48 @@ def encode_render(
     return _TIMES.pack(*instants, encoded, stored) + result.body
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """A temporary file beside `path`, renamed over it: readers see all of it or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+def write_atomically(path: str, data: bytes) -> None:
+    """Write `path` so that readers see all of it or none.
+
+    An unnamed file (O_TMPFILE) in the target's directory, linked under its name once written:
+    one directory entry made instead of a temporary one renamed (about half the kernel time on
+    ext4), and a worker killed mid-write leaves nothing behind. Where the filesystem has no
+    O_TMPFILE, or the name is taken (a torn variant being replaced), a temporary file is
+    renamed over it instead.
+    """
+    try:
+        fd = _unnamed_file(os.path.dirname(path))  # noqa: PTH120 - a str path, per render
+    except OSError:  # no O_TMPFILE on this filesystem (EOPNOTSUPP, EISDIR)
+        _write_renamed(path, data)
+        return
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        try:
+            # linkat(2) with AT_SYMLINK_FOLLOW through /proc names the unnamed file (open(2),
+            # O_TMPFILE). os.link calls linkat, not link, only when given a directory fd; the
+            # source is absolute, so which fd does not matter.
+            os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
+        except OSError:  # the name is taken (a torn variant), or /proc is not mounted
+            _write_renamed(path, data)
+    finally:
+        os.close(fd)
+
+
+def _unnamed_file(directory: str) -> int:
+    try:
+        return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o644)
+    except FileNotFoundError:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o644)
+
+
+def _write_renamed(path: str, data: bytes) -> None:
+    """A temporary file beside `path`, renamed over it."""
+    temporary = Path(path)
+    temporary = temporary.with_name(f".{temporary.name}.{uuid.uuid4().hex}.tmp")
+    temporary.parent.mkdir(parents=True, exist_ok=True)
     try:
         temporary.write_bytes(data)
         temporary.replace(path)
@@ -122,6 +161,13 @@ def _read_exactly(stream: Any, size: int) -> bytes | None:  # noqa: ANN401 - a b
     return data if data is not None and len(data) == size else None
 
 
+def _send_all(connection: socket.socket, parts: list[bytes]) -> None:
+    sent = connection.sendmsg(parts)
+    rest = b"".join(parts)[sent:] if sent < sum(map(len, parts)) else b""
+    if rest:
+        connection.sendall(rest)
+
+
 def serve(connection: socket.socket) -> None:
     """The worker's loop: one request, one reply, until the server closes its end."""
     # Ctrl-C reaches the whole process group; the server decides when workers stop.
@@ -133,6 +179,7 @@ def serve(connection: socket.socket) -> None:
             break
         function, args = pickle.loads(payload)  # noqa: S301 - written by the server, not a client
         reply = reply_for(function, args)
-        connection.sendall(LENGTH.pack(len(reply)))
-        connection.sendall(reply)
+        # One message, so the server wakes once for it, not once for the length and again
+        # for the rest.
+        _send_all(connection, [LENGTH.pack(len(reply)), reply])
     os._exit(0)  # skip interpreter teardown: nothing to flush, and it cannot hang
