@@ -35,7 +35,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from order_service.adapters.images.pillow_codec import RenderRequest, render_thumbnail  # noqa: E402
+from order_service.adapters.images.codec_values import RenderRequest  # noqa: E402
+from order_service.adapters.images.pillow_codec import render_thumbnail  # noqa: E402
 from tests.image_samples import photo_jpeg  # noqa: E402
 from tests.service_process import free_port, running_service  # noqa: E402
 from tests.e2e.images_client import log_in  # noqa: E402

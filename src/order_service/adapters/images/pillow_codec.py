@@ -1,6 +1,7 @@
 """The Pillow codec: the functions a render worker runs, on plain values so they pickle.
 
-Everything here runs in a pool worker (a thread or a process), never on the event loop.
+Everything here runs in a pool worker (a thread or a process), never on the event loop, and
+only a render worker imports it: the serving process knows the codec through codec_values.
 Safety comes first: only five decoders are enabled, the pixel count is read from the header
 and checked before any decoding, JPEG is decoded at the smallest DCT scale that still covers
 the output (shrink-on-load), and output carries no metadata (no EXIF, no ICC, no text chunks).
@@ -12,16 +13,12 @@ import struct
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
-import PIL
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 
+from order_service.adapters.images.codec_values import CodecRejection, RenderRequest, RenderResult
 from order_service.domain.images import Fit, ImageFormat
-
-ENCODER = f"pil{PIL.__version__}"
 
 _FORMATS = {
     "JPEG": ImageFormat.JPEG,
@@ -37,47 +34,6 @@ _WHITE = (255, 255, 255)
 _ORIENTATION = 0x0112
 # What a malformed file makes Pillow's decoders raise; anything else is a bug of ours.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError)
-
-
-def available_outputs() -> frozenset[ImageFormat]:
-    outputs = {ImageFormat.JPEG, ImageFormat.PNG}
-    if features.check("webp"):
-        outputs.add(ImageFormat.WEBP)
-    if features.check("avif"):
-        outputs.add(ImageFormat.AVIF)
-    return frozenset(outputs)
-
-
-class CodecRejection(Exception):
-    """The input is not acceptable; `kind` is unsupported, corrupt or bomb. Pickles cleanly."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(kind, message)
-        self.kind = kind
-        self.message = message
-
-
-class RenderRequest(NamedTuple):
-    """A ThumbnailSpec flattened to plain values for the trip to a worker process (a tuple:
-    a fraction of a dataclass's pickling cost, on both sides of every render)."""
-
-    width: int | None
-    height: int | None
-    fit: str
-    format: str
-    quality: int
-
-
-@dataclass(frozen=True, slots=True)
-class RenderResult:
-    """A thumbnail's bytes and when each phase ran, for the parent's decode/resize/encode spans.
-
-    Times are `time.time_ns()` wall-clock nanoseconds (OpenTelemetry's unit), taken in the
-    worker: one clock for every process on the host, so they nest in the parent's span.
-    """
-
-    body: bytes
-    phases: tuple[tuple[str, int, int], ...]
 
 
 def _looks_supported(data: bytes) -> bool:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from order_service.adapters.images import pillow_codec
+from order_service.adapters.images.codec_values import CodecRejection, RenderRequest, RenderResult
 
 LENGTH = struct.Struct("!Q")
 OK, REJECTED, FAILED = 0, 1, 2
@@ -30,6 +30,9 @@ STATUSES = frozenset({OK, REJECTED, FAILED})
 _PHASES = ("decode", "resize", "encode", "store")
 _TIMES = struct.Struct("!8q")
 _SIZE = struct.Struct("!II")
+# _PILLOW: the codec functions import pillow_codec where they run. The forkserver preloads it
+# for every worker process; the serving process, which imports this module for the wire
+# format, never loads Pillow unless it renders in threads (codec_values, docs/images.md).
 
 
 class WorkerFailed(Exception):
@@ -44,7 +47,7 @@ def reply_for(function: Callable[..., bytes], args: tuple[Any, ...]) -> bytes:
     """Run `function` and encode its outcome as a reply (in a worker process or a thread)."""
     try:
         return bytes([OK]) + function(*args)
-    except pillow_codec.CodecRejection as rejection:
+    except CodecRejection as rejection:
         return bytes([REJECTED]) + f"{rejection.kind}\0{rejection.message}".encode()[:2000]
     except Exception as error:  # noqa: BLE001 - any codec bug becomes a FAILED reply, logged by the server
         return bytes([FAILED]) + f"{type(error).__name__}: {error}".encode()[:2000]
@@ -60,7 +63,7 @@ def open_reply(reply: bytes) -> bytes:
     text = body.decode("utf-8", "replace")
     if status == REJECTED:
         kind, _, message = text.partition("\0")
-        raise pillow_codec.CodecRejection(kind, message)
+        raise CodecRejection(kind, message)
     if status == FAILED:
         raise WorkerFailed(text)
     raise MalformedReply(f"unknown status {status}")
@@ -68,13 +71,15 @@ def open_reply(reply: bytes) -> bytes:
 
 def encode_render(
     source: bytes | str,
-    request: pillow_codec.RenderRequest,
+    request: RenderRequest,
     max_pixels: int,
     store_at: str | None = None,
 ) -> bytes:
     """Render from the original's bytes or its local file; with `store_at`, also write the
     variant there (the filesystem store's file for it), atomically and without fsync, as
     FilesystemBlobStore.put(durable=False) would. Paths are plain strings: cheaper to pickle."""
+    from order_service.adapters.images import pillow_codec  # noqa: PLC0415 - see _PILLOW
+
     result = pillow_codec.render_timed(source, request, max_pixels)
     encoded = result.phases[-1][2]
     if store_at is not None:
@@ -134,17 +139,19 @@ def _write_renamed(path: str, data: bytes) -> None:
         raise
 
 
-def decode_render(data: bytes) -> pillow_codec.RenderResult:
+def decode_render(data: bytes) -> RenderResult:
     if len(data) < _TIMES.size:
         raise MalformedReply("render reply too short")
     times = _TIMES.unpack_from(data)
     phases = tuple(
         (name, times[2 * index], times[2 * index + 1]) for index, name in enumerate(_PHASES)
     )
-    return pillow_codec.RenderResult(data[_TIMES.size :], phases)
+    return RenderResult(data[_TIMES.size :], phases)
 
 
 def encode_inspect(data: bytes, max_pixels: int) -> bytes:
+    from order_service.adapters.images import pillow_codec  # noqa: PLC0415 - see _PILLOW
+
     fmt, width, height = pillow_codec.inspect_image(data, max_pixels)
     return _SIZE.pack(width, height) + fmt.encode()
 
