@@ -1,6 +1,7 @@
 """The render worker's own I/O: writing a variant atomically, and its reply framing."""
 
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ def test_a_variant_is_written_with_its_directories_and_nothing_beside_it(tmp_pat
     target = tmp_path / "variants" / "ab" / "64x64-contain-q80.jpeg"
     render_worker.write_atomically(str(target), b"\xff\xd8 bytes \xff\xd9")
     assert target.read_bytes() == b"\xff\xd8 bytes \xff\xd9"
+    # Readable as any file the store writes: open()'s mode, less the umask.
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
     assert [entry.name for entry in target.parent.iterdir()] == [target.name]
 
 

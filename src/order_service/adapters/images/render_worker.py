@@ -120,10 +120,10 @@ def write_atomically(path: str, data: bytes) -> None:
 
 def _unnamed_file(directory: str) -> int:
     try:
-        return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o644)
+        return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o666)  # less the umask, as open()
     except FileNotFoundError:
         Path(directory).mkdir(parents=True, exist_ok=True)
-        return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o644)
+        return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o666)  # less the umask, as open()
 
 
 def _write_renamed(path: str, data: bytes) -> None:
