@@ -453,7 +453,8 @@ def cached_over_http(
     *,
     with_thumbor: bool,
 ) -> dict[str, dict[str, float]]:
-    warm = f"/v1/images/{ids['1920x1080'][0]}/thumbnail?w={BOX}&h={BOX}&format=jpeg"
+    photo = "1920x1080" if "1920x1080" in ids else next(iter(ids))  # --sizes may leave it out
+    warm = f"/v1/images/{ids[photo][0]}/thumbnail?w={BOX}&h={BOX}&format=jpeg"
     client.get(warm).raise_for_status()
     me = client.get("/v1/users/me", headers={"authorization": f"Bearer {token}"})
     targets: list[tuple[str, str, dict[str, str] | None]] = [
