@@ -46,6 +46,7 @@ from order_service.domain.images import (
     ThumbnailSpec,
     UnsupportedImage,
 )
+from order_service.platform.tracing import child_span
 
 _log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -296,8 +297,7 @@ class PoolImageCodec:
 
     async def inspect(self, data: bytes) -> DecodedImage:
         attributes = {"image.bytes": len(data)}
-        span = self._tracer.start_span("image inspect", attributes=attributes)
-        with trace.use_span(span, end_on_exit=True):
+        with child_span(self._tracer, "image inspect", attributes):
             reply = await self._run(render_worker.encode_inspect, data, self._max_pixels)
             fmt, width, height = self._decoded(render_worker.decode_inspect, reply)
         return DecodedImage(format=ImageFormat(fmt), width=width, height=height)
@@ -319,8 +319,7 @@ class PoolImageCodec:
         }
         if isinstance(source, bytes):
             attributes["image.bytes"] = len(source)
-        span = self._tracer.start_span("image render", attributes=attributes)
-        with trace.use_span(span, end_on_exit=True):
+        with child_span(self._tracer, "image render", attributes) as span:
             # A local file is read by the worker itself: no megabytes through the socket.
             reply = await self._run(
                 render_worker.encode_render,
