@@ -35,7 +35,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from order_service.adapters.images.pillow_codec import RenderRequest, render_thumbnail  # noqa: E402
+from order_service.adapters.images.codec_values import RenderRequest  # noqa: E402
+from order_service.adapters.images.pillow_codec import render_thumbnail  # noqa: E402
 from tests.image_samples import photo_jpeg  # noqa: E402
 from tests.service_process import free_port, running_service  # noqa: E402
 from tests.e2e.images_client import log_in  # noqa: E402
@@ -61,12 +62,50 @@ TARGETS = {
 
 
 def rate(function: Callable[[], object], seconds: float) -> float:
+    return rate_and_cpu(function, seconds)[0]
+
+
+def rate_and_cpu(function: Callable[[], object], seconds: float) -> tuple[float, float]:
+    """(calls per second, CPU milliseconds per call): the second does not depend on what
+    else runs on the core, so it still compares when the machine is busy."""
     function()  # warm up
-    count, started = 0, time.perf_counter()
+    count, started, cpu = 0, time.perf_counter(), time.process_time()
     while (elapsed := time.perf_counter() - started) < seconds:
         function()
         count += 1
-    return count / elapsed
+    return count / elapsed, (time.process_time() - cpu) / count * 1e3
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far, all its threads (0 once it has exited)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # a render worker retired (max tasks) meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of each process in the tree."""
+    return {each: cpu_seconds(each) for each in process_tree(pid)}
+
+
+def tree_cpu_since(pid: int, before: dict[int, float]) -> dict[int, float] | None:
+    """CPU seconds each process of the tree spent since `before`; None if one of them exited
+    meanwhile (a render worker retired after its max tasks), as its last seconds are lost."""
+    now = tree_cpu(pid)
+    if before.keys() - now.keys():
+        return None
+    return {each: spent - before.get(each, 0.0) for each, spent in now.items()}
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants (render workers, the forkserver)."""
+    pids = [pid]
+    for current in pids:
+        for task in Path(f"/proc/{current}/task").iterdir():
+            pids.extend(int(child) for child in (task / "children").read_text().split())
+    return pids
 
 
 # --- in-process pipelines ----------------------------------------------------------------
@@ -210,11 +249,7 @@ def service(var_dir: Path, **env: str) -> Iterator[tuple[str, int]]:
 
 def pin_tree(pid: int) -> None:
     """Pin a process, its threads and all its descendants (render workers too) to one core."""
-    pids = [pid]
-    for current in pids:
-        for task in Path(f"/proc/{current}/task").iterdir():
-            pids.extend(int(child) for child in (task / "children").read_text().split())
-    for each in pids:
+    for each in process_tree(pid):
         subprocess.run(
             ["taskset", "-a", "-p", "-c", str(SERVER_CORE), str(each)],
             check=False,
@@ -279,11 +314,14 @@ def on_server_core() -> Iterator[None]:
         os.sched_setaffinity(0, CLIENT_CORES)
 
 
-def ceiling_rate(data: bytes, seconds: float) -> float:
+def ceiling_rate(data: bytes, seconds: float) -> tuple[float, float]:
+    """The best pipeline's renders per second, and the least CPU ms per render of any."""
     with on_server_core():
-        return max(
-            rate(lambda: pipeline(data), seconds) for pipeline in ceiling_pipelines().values()
-        )
+        measured = [
+            rate_and_cpu(lambda: pipeline(data), seconds)
+            for pipeline in ceiling_pipelines().values()
+        ]
+    return max(rps for rps, _ in measured), min(cpu for _, cpu in measured)
 
 
 def in_process(photos: dict[str, bytes], seconds: float) -> dict[str, dict[str, float]]:
@@ -319,7 +357,14 @@ def upload_copies(client: httpx.Client, token: str, data: bytes) -> list[str]:
 
 
 def over_http(
-    photos: dict[str, bytes], files: Path, work: Path, seconds: float, *, with_thumbor: bool
+    photos: dict[str, bytes],
+    files: Path,
+    work: Path,
+    seconds: float,
+    *,
+    with_thumbor: bool,
+    pools: tuple[str, ...] = ("process", "thread"),
+    with_cached: bool = True,
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """Uncached: ceiling (in-process, same core), ours and thumbor, interleaved in rounds, best
     of each; then cached: ours, GET /v1/users/{id} and thumbor with result storage, likewise."""
@@ -329,7 +374,7 @@ def over_http(
     chunk = seconds / ROUNDS
     if with_thumbor:
         thumbor_python()
-    for pool in ("process", "thread"):
+    for pool in pools:
         with contextlib.ExitStack() as stack:
             base, pid = stack.enter_context(
                 service(work / f"svc-{pool}", ORDER_SERVICE_IMAGES_RENDER_POOL=pool)
@@ -348,8 +393,10 @@ def over_http(
                 row = http[name]
                 done = 0
                 for _ in range(ROUNDS):
-                    ceiling = ceiling_rate(photos[name], chunk)
+                    ceiling, ceiling_cpu = ceiling_rate(photos[name], chunk)
                     row["ceiling_same_minute"] = max(row.get("ceiling_same_minute", 0.0), ceiling)
+                    row["ceiling_cpu_ms"] = min(row.get("ceiling_cpu_ms", 1e9), ceiling_cpu)
+                    cpu_before = tree_cpu(pid)
                     ours_run = wrk(
                         base,
                         seconds=chunk,
@@ -359,7 +406,12 @@ def over_http(
                         start=done,
                     )
                     done += int(ours_run["requests"])
+                    spent = tree_cpu_since(pid, cpu_before)
                     row[f"ours_{pool}"] = max(row.get(f"ours_{pool}", 0.0), ours_run["rps"])
+                    if spent is not None:
+                        ours_cpu = sum(spent.values()) * 1e3 / ours_run["requests"]
+                        key = f"ours_{pool}_cpu_ms"
+                        row[key] = min(row.get(key, 1e9), ours_cpu)
                     row[f"ours_{pool}_errors"] = (
                         row.get(f"ours_{pool}_errors", 0.0) + ours_run["errors"]
                     )
@@ -372,15 +424,21 @@ def over_http(
                 if done > COPIES * 20 * 64:
                     raise SystemExit("more requests than distinct variants: raise COPIES")
                 print(f"{name:>10}  " + "  ".join(f"{k}={v:.1f}" for k, v in row.items()))
-            if pool == "process":
+            if pool == "process" and with_cached:
                 cached = cached_over_http(
                     client, base, token, ids, files, with_thumbor=with_thumbor
                 )
     for row in http.values():
         row["ours/in_process_ceiling"] = ratio(row["ours_process"], row["ceiling_same_minute"])
-        row["ours_thread/in_process_ceiling"] = ratio(
-            row["ours_thread"], row["ceiling_same_minute"]
-        )
+        # The same comparison in CPU time per render: the server's whole process tree against
+        # the best in-process pipeline. Requests per second compare only on a quiet machine:
+        # other load on the core takes a larger share from one process than from a tree.
+        if "ours_process_cpu_ms" in row:
+            row["ours/ceiling_cpu"] = ratio(row["ceiling_cpu_ms"], row["ours_process_cpu_ms"])
+        if "ours_thread" in row:
+            row["ours_thread/in_process_ceiling"] = ratio(
+                row["ours_thread"], row["ceiling_same_minute"]
+            )
         if "thumbor" in row:
             row["ours/thumbor"] = ratio(row["ours_process"], row["thumbor"])
     return http, cached
@@ -395,7 +453,8 @@ def cached_over_http(
     *,
     with_thumbor: bool,
 ) -> dict[str, dict[str, float]]:
-    warm = f"/v1/images/{ids['1920x1080'][0]}/thumbnail?w={BOX}&h={BOX}&format=jpeg"
+    photo = "1920x1080" if "1920x1080" in ids else next(iter(ids))  # --sizes may leave it out
+    warm = f"/v1/images/{ids[photo][0]}/thumbnail?w={BOX}&h={BOX}&format=jpeg"
     client.get(warm).raise_for_status()
     me = client.get("/v1/users/me", headers={"authorization": f"Bearer {token}"})
     targets: list[tuple[str, str, dict[str, str] | None]] = [
@@ -444,6 +503,8 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, float, float, bool
                 )
             )
     cached = results["cached"]
+    if not cached:  # --no-cached
+        return [(what, where, value, target, value >= target) for what, where, value, target in rows]
     ours_rps = cached["ours_thumbnail"]["rps"]
     rows.append(
         (
@@ -480,8 +541,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"cached with wrk, 50 connections. Box {BOX}x{BOX}, JPEG q80.",
         "",
         "| source | in-process: ours | ceiling | HTTP: ceiling, same minute | ours (processes) "
-        "| ours (threads) | thumbor | ours / ceiling | ours / thumbor |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| ours (threads) | thumbor | ours / ceiling | ours / thumbor "
+        "| CPU ms per render: ceiling, ours | ours / ceiling, CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in results["in_process"].items():
         http = results.get("http_uncached", {}).get(name, {})
@@ -490,11 +552,17 @@ def markdown(results: dict[str, Any]) -> str:
         cells += [f"{http[k]:.1f}" if k in http else "-" for k in keys]
         keys = ("ours/in_process_ceiling", "ours/thumbor")
         cells += [f"{http[k]:.2f}" if k in http else "-" for k in keys]
+        if "ours/ceiling_cpu" in http:
+            cells.append(f"{http['ceiling_cpu_ms']:.2f}, {http['ours_process_cpu_ms']:.2f}")
+            cells.append(f"{http['ours/ceiling_cpu']:.2f}")
+        else:
+            cells += ["-", "-"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    if "cached" in results:
+    if results.get("cached"):
         lines += ["", "| cached, 50 connections | requests/s | p99 ms |", "|---|---|---|"]
         for name, row in results["cached"].items():
             lines.append(f"| {name} | {row['rps']:.0f} | {row['p99_ms']:.2f} |")
+    if "http_uncached" in results:
         lines += ["", "| target | where | measured | target | met |", "|---|---|---|---|---|"]
         for what, where, value, target, met in verdicts(results):
             lines.append(
@@ -518,6 +586,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="per measurement, all rounds")
     parser.add_argument("--no-thumbor", action="store_true")
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument(
+        "--sizes",
+        default=",".join(f"{w}x{h}" for w, h in SIZES),
+        help="photos to measure, e.g. 640x480 (a shorter run)",
+    )
+    parser.add_argument("--no-threads", action="store_true", help="skip the thread pool's run")
+    parser.add_argument("--no-cached", action="store_true", help="skip the cached requests")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -531,14 +606,21 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-images-"))
     files = work / "files"
     files.mkdir()
-    photos = {f"{w}x{h}": photo_jpeg(w, h, seed=w) for w, h in SIZES}
+    sizes = [tuple(int(side) for side in size.split("x")) for size in args.sizes.split(",")]
+    photos = {f"{w}x{h}": photo_jpeg(w, h, seed=w) for w, h in sizes}
     for name, data in photos.items():
         (files / f"{name}.jpg").write_bytes(data)
     try:
         results["in_process"] = in_process(photos, args.seconds)
         if not args.no_http:
             http, cached = over_http(
-                photos, files, work, args.seconds, with_thumbor=not args.no_thumbor
+                photos,
+                files,
+                work,
+                args.seconds,
+                with_thumbor=not args.no_thumbor,
+                pools=("process",) if args.no_threads else ("process", "thread"),
+                with_cached=not args.no_cached,
             )
             results["http_uncached"] = http
             results["cached"] = cached

@@ -8,6 +8,7 @@ from opentelemetry import propagate, trace
 
 from order_service.adapters.http.observability import EdgeTelemetry
 from order_service.platform.tracing import (
+    child_span,
     current_span_context,
     current_traceparent,
     root_sampling_rate,
@@ -117,3 +118,25 @@ def test_a_dropped_root_shows_one_trace_id_to_logs_library_spans_and_outbound_ca
     assert int(flags, 16) & 0x01 == 0  # not sampled (0x02 may mark the trace id as random)
     assert receiver.spans == []
     assert trace.get_current_span().get_span_context().is_valid is False
+
+
+@pytest.mark.parametrize(("rate", "recorded"), [("0", False), ("1", True)])
+def test_adapter_spans_are_skipped_in_a_dropped_request_and_kept_in_a_sampled_one(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, rate: str, recorded: bool
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", rate)
+    edge = EdgeTelemetry(metrics=None, log_sample_rate=0.0)
+    with tracing(service_version="test") as traces:
+        assert traces is not None
+        edge.tracing = traces
+        scope = {"method": "GET", "path": "/x", "headers": [], "client": ("c", 1)}
+        observation = edge.begin(scope, "/x", probe=False)
+        with child_span(traces.tracer, "blob get", {"blob.key": "k"}) as span:
+            in_block = trace.get_current_span()
+            was_recording = span.is_recording()
+        edge.end(observation, 200, bytes_in=0, bytes_out=0)
+    assert was_recording is recorded
+    assert in_block is span  # current for the block (the invalid span is, when dropped)
+    names = [exported.name for _, exported in receiver.spans]
+    assert ("blob get" in names) is recorded

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from order_service.adapters.images.pillow_codec import RenderRequest, render_thumbnail
+from order_service.adapters.images.codec_values import RenderRequest
+from order_service.adapters.images.pillow_codec import render_thumbnail
 from order_service.domain.images import (
     BadThumbnailParameter,
     Fit,

@@ -245,3 +245,14 @@ async def test_the_memory_fast_path_serves_only_what_the_lru_still_holds() -> No
     thumbnail = await images.thumbnail(image_id, SPEC)
     assert images.from_memory(variant) == thumbnail.body
     assert metrics.lookups[-1] == ("memory", True)
+
+
+def test_the_pool_gauges_follow_every_change_of_the_render_pool() -> None:
+    registry = CollectorRegistry()
+    metrics = PrometheusImageMetrics(registry)
+    # Admissions and releases as a one-worker pool under load reports them.
+    steps = [(0, 1), (1, 1), (2, 1), (1, 1), (1, 1), (0, 1), (0, 0), (0, 0), (3, 2)]
+    for queued, in_flight in steps:
+        metrics.pool_state(queued=queued, in_flight=in_flight)
+        assert registry.get_sample_value("image_render_pool_queued") == queued
+        assert registry.get_sample_value("image_render_pool_in_flight") == in_flight

@@ -7,10 +7,12 @@ import random
 import pytest
 from PIL import Image
 
-from order_service.adapters.images.pillow_codec import (
+from order_service.adapters.images.codec_values import (
     CodecRejection,
     RenderRequest,
     available_outputs,
+)
+from order_service.adapters.images.pillow_codec import (
     inspect_image,
     plan,
     render_thumbnail,

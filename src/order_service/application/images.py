@@ -330,13 +330,14 @@ class Images:
         body = self._cache.get(key)
         self._metrics.cache_lookup("memory", hit=body is not None)
         if body is None:
-            body, shared = await self._flight.do(key, lambda: self._load_or_render(image_id, spec))
+            body, shared = await self._flight.do(
+                key, lambda: self._load_or_render(image_id, spec, key)
+            )
             if shared:
                 self._metrics.render_shared()
         return Thumbnail(body=body, format=spec.format, etag=etag)
 
-    async def _load_or_render(self, image_id: str, spec: ThumbnailSpec) -> bytes:
-        key = spec.key(image_id, self._codec.encoder)
+    async def _load_or_render(self, image_id: str, spec: ThumbnailSpec, key: str) -> bytes:
         stored = await self._blobs.get(variant_key(key))
         if stored is not None and not looks_complete(stored, spec.format):
             stored = None  # a write torn by a crash (variants are not fsynced): render again

@@ -57,6 +57,8 @@ class PrometheusImageMetrics:
             multiprocess_mode="livesum",
         )
 
+        self._queued = self._in_flight = 0  # what the gauges hold (they start at 0)
+
         # Children bound once: a cache hit is the hot path, and labels() is a lookup per call.
         self._lookups = {
             (layer, hit): self.cache.labels(layer, "hit" if hit else "miss")
@@ -80,8 +82,14 @@ class PrometheusImageMetrics:
         self.shared.inc()
 
     def pool_state(self, *, queued: int, in_flight: int) -> None:
-        self.queued.set(queued)
-        self.in_flight.set(in_flight)
+        # Called twice per render; under load one of the two is unchanged, and with several
+        # server processes each set() is a write to a shared file (multiprocess mode).
+        if queued != self._queued:
+            self._queued = queued
+            self.queued.set(queued)
+        if in_flight != self._in_flight:
+            self._in_flight = in_flight
+            self.in_flight.set(in_flight)
 
 
 @functools.cache

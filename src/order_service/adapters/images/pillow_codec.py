@@ -1,6 +1,7 @@
 """The Pillow codec: the functions a render worker runs, on plain values so they pickle.
 
-Everything here runs in a pool worker (a thread or a process), never on the event loop.
+Everything here runs in a pool worker (a thread or a process), never on the event loop, and
+only a render worker imports it: the serving process knows the codec through codec_values.
 Safety comes first: only five decoders are enabled, the pixel count is read from the header
 and checked before any decoding, JPEG is decoded at the smallest DCT scale that still covers
 the output (shrink-on-load), and output carries no metadata (no EXIF, no ICC, no text chunks).
@@ -12,15 +13,12 @@ import struct
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import PIL
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 
+from order_service.adapters.images.codec_values import CodecRejection, RenderRequest, RenderResult
 from order_service.domain.images import Fit, ImageFormat
-
-ENCODER = f"pil{PIL.__version__}"
 
 _FORMATS = {
     "JPEG": ImageFormat.JPEG,
@@ -36,47 +34,6 @@ _WHITE = (255, 255, 255)
 _ORIENTATION = 0x0112
 # What a malformed file makes Pillow's decoders raise; anything else is a bug of ours.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError)
-
-
-def available_outputs() -> frozenset[ImageFormat]:
-    outputs = {ImageFormat.JPEG, ImageFormat.PNG}
-    if features.check("webp"):
-        outputs.add(ImageFormat.WEBP)
-    if features.check("avif"):
-        outputs.add(ImageFormat.AVIF)
-    return frozenset(outputs)
-
-
-class CodecRejection(Exception):
-    """The input is not acceptable; `kind` is unsupported, corrupt or bomb. Pickles cleanly."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(kind, message)
-        self.kind = kind
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class RenderRequest:
-    """A ThumbnailSpec flattened to plain values for the trip to a worker process."""
-
-    width: int | None
-    height: int | None
-    fit: str
-    format: str
-    quality: int
-
-
-@dataclass(frozen=True, slots=True)
-class RenderResult:
-    """A thumbnail's bytes and when each phase ran, for the parent's decode/resize/encode spans.
-
-    Times are `time.time_ns()` wall-clock nanoseconds (OpenTelemetry's unit), taken in the
-    worker: one clock for every process on the host, so they nest in the parent's span.
-    """
-
-    body: bytes
-    phases: tuple[tuple[str, int, int], ...]
 
 
 def _looks_supported(data: bytes) -> bool:
@@ -216,12 +173,13 @@ def _to_srgb(image: Image.Image) -> Image.Image:
     return image
 
 
-def read_source(source: bytes | Path) -> bytes:
+def read_source(source: bytes | str | Path) -> bytes:
     """The original's bytes: given, or read here from a local blob file (no pipe to cross)."""
     if isinstance(source, bytes):
         return source
     try:
-        return source.read_bytes()
+        with open(source, "rb") as file:  # noqa: PTH123 - a str path from the server
+            return file.read()
     except FileNotFoundError:
         raise CodecRejection("missing", "the original is not in the blob store") from None
 
@@ -231,7 +189,9 @@ def render_thumbnail(data: bytes, request: RenderRequest, max_pixels: int) -> by
     return render_timed(data, request, max_pixels).body
 
 
-def render_timed(source: bytes | Path, request: RenderRequest, max_pixels: int) -> RenderResult:
+def render_timed(
+    source: bytes | str | Path, request: RenderRequest, max_pixels: int
+) -> RenderResult:
     """render_thumbnail on bytes or a local file, with the time each phase took."""
     started = time.time_ns()
     image = _open(read_source(source), max_pixels)

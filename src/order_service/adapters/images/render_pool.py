@@ -16,6 +16,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import importlib
 import logging
 import multiprocessing
 import pickle
@@ -30,7 +31,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
-from order_service.adapters.images import pillow_codec, render_worker
+from order_service.adapters.images import codec_values, render_worker
 from order_service.adapters.images.tracing import images_tracer
 from order_service.application.deadline import remaining
 from order_service.application.images import DecodedImage
@@ -45,6 +46,7 @@ from order_service.domain.images import (
     ThumbnailSpec,
     UnsupportedImage,
 )
+from order_service.platform.tracing import child_span
 
 _log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -60,7 +62,7 @@ class _NoGauges:
         pass
 
 
-def _rejection(error: pillow_codec.CodecRejection) -> ImageRejected | OriginalMissing:
+def _rejection(error: codec_values.CodecRejection) -> ImageRejected | OriginalMissing:
     if error.kind == "missing":
         return OriginalMissing(error.message)
     kinds: dict[str, type[ImageRejected]] = {
@@ -108,7 +110,13 @@ class ProcessRenderPool:
     def __init__(self, size: int, *, max_tasks: int = 10_000) -> None:
         # forkserver: never fork the serving process (its event loop, its driver threads).
         self._context: ForkServerContext = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["order_service.adapters.images.render_worker"])
+        # Pillow is imported there once for every worker, and never in the serving process.
+        self._context.set_forkserver_preload(
+            [
+                "order_service.adapters.images.render_worker",
+                "order_service.adapters.images.pillow_codec",
+            ]
+        )
         self._size = size
         self._max_tasks = max_tasks
         self._idle: list[_Worker] = []
@@ -258,19 +266,21 @@ class PoolImageCodec:
         self._admitted = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._outputs = pillow_codec.available_outputs()
+        self._outputs = codec_values.available_outputs()
         self._pool: ProcessRenderPool | concurrent.futures.ThreadPoolExecutor
         if kind == "process":
             self._pool = ProcessRenderPool(workers)
             self._pool.start_forkserver()
         else:
+            # Renders run in this process: load Pillow now, not during the first request.
+            importlib.import_module("order_service.adapters.images.pillow_codec")
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="render"
             )
 
     @property
     def encoder(self) -> str:
-        return pillow_codec.ENCODER
+        return codec_values.ENCODER
 
     @property
     def outputs(self) -> frozenset[ImageFormat]:
@@ -287,8 +297,7 @@ class PoolImageCodec:
 
     async def inspect(self, data: bytes) -> DecodedImage:
         attributes = {"image.bytes": len(data)}
-        span = self._tracer.start_span("image inspect", attributes=attributes)
-        with trace.use_span(span, end_on_exit=True):
+        with child_span(self._tracer, "image inspect", attributes):
             reply = await self._run(render_worker.encode_inspect, data, self._max_pixels)
             fmt, width, height = self._decoded(render_worker.decode_inspect, reply)
         return DecodedImage(format=ImageFormat(fmt), width=width, height=height)
@@ -296,7 +305,7 @@ class PoolImageCodec:
     async def render(
         self, source: bytes | Path, spec: ThumbnailSpec, *, store_at: Path | None = None
     ) -> bytes:
-        request = pillow_codec.RenderRequest(
+        request = codec_values.RenderRequest(
             width=spec.width,
             height=spec.height,
             fit=spec.fit.value,
@@ -310,11 +319,14 @@ class PoolImageCodec:
         }
         if isinstance(source, bytes):
             attributes["image.bytes"] = len(source)
-        span = self._tracer.start_span("image render", attributes=attributes)
-        with trace.use_span(span, end_on_exit=True):
+        with child_span(self._tracer, "image render", attributes) as span:
             # A local file is read by the worker itself: no megabytes through the socket.
             reply = await self._run(
-                render_worker.encode_render, source, request, self._max_pixels, store_at
+                render_worker.encode_render,
+                source if isinstance(source, bytes) else str(source),
+                request,
+                self._max_pixels,
+                None if store_at is None else str(store_at),
             )
             result = self._decoded(render_worker.decode_render, reply)
             if span.is_recording():
@@ -364,7 +376,7 @@ class PoolImageCodec:
                             future.add_done_callback(lambda _: _call_soon(loop, self._release))
                         raise
             return render_worker.open_reply(reply)
-        except pillow_codec.CodecRejection as error:
+        except codec_values.CodecRejection as error:
             raise _rejection(error) from None
         except (asyncio.IncompleteReadError, ConnectionError):
             _log.error("render worker died", extra={"task": function.__name__})

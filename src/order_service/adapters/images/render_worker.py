@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from order_service.adapters.images import pillow_codec
+from order_service.adapters.images.codec_values import CodecRejection, RenderRequest, RenderResult
 
 LENGTH = struct.Struct("!Q")
 OK, REJECTED, FAILED = 0, 1, 2
@@ -30,6 +30,9 @@ STATUSES = frozenset({OK, REJECTED, FAILED})
 _PHASES = ("decode", "resize", "encode", "store")
 _TIMES = struct.Struct("!8q")
 _SIZE = struct.Struct("!II")
+# _PILLOW: the codec functions import pillow_codec where they run. The forkserver preloads it
+# for every worker process; the serving process, which imports this module for the wire
+# format, never loads Pillow unless it renders in threads (codec_values, docs/images.md).
 
 
 class WorkerFailed(Exception):
@@ -44,7 +47,7 @@ def reply_for(function: Callable[..., bytes], args: tuple[Any, ...]) -> bytes:
     """Run `function` and encode its outcome as a reply (in a worker process or a thread)."""
     try:
         return bytes([OK]) + function(*args)
-    except pillow_codec.CodecRejection as rejection:
+    except CodecRejection as rejection:
         return bytes([REJECTED]) + f"{rejection.kind}\0{rejection.message}".encode()[:2000]
     except Exception as error:  # noqa: BLE001 - any codec bug becomes a FAILED reply, logged by the server
         return bytes([FAILED]) + f"{type(error).__name__}: {error}".encode()[:2000]
@@ -60,20 +63,23 @@ def open_reply(reply: bytes) -> bytes:
     text = body.decode("utf-8", "replace")
     if status == REJECTED:
         kind, _, message = text.partition("\0")
-        raise pillow_codec.CodecRejection(kind, message)
+        raise CodecRejection(kind, message)
     if status == FAILED:
         raise WorkerFailed(text)
     raise MalformedReply(f"unknown status {status}")
 
 
 def encode_render(
-    source: bytes | Path,
-    request: pillow_codec.RenderRequest,
+    source: bytes | str,
+    request: RenderRequest,
     max_pixels: int,
-    store_at: Path | None = None,
+    store_at: str | None = None,
 ) -> bytes:
-    """Render; with `store_at`, also write the variant there (the filesystem store's file for
-    it), atomically and without fsync, as FilesystemBlobStore.put(durable=False) would."""
+    """Render from the original's bytes or its local file; with `store_at`, also write the
+    variant there (the filesystem store's file for it), atomically and without fsync, as
+    FilesystemBlobStore.put(durable=False) would. Paths are plain strings: cheaper to pickle."""
+    from order_service.adapters.images import pillow_codec  # noqa: PLC0415 - see _PILLOW
+
     result = pillow_codec.render_timed(source, request, max_pixels)
     encoded = result.phases[-1][2]
     if store_at is not None:
@@ -83,10 +89,48 @@ def encode_render(
     return _TIMES.pack(*instants, encoded, stored) + result.body
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """A temporary file beside `path`, renamed over it: readers see all of it or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+def write_atomically(path: str, data: bytes) -> None:
+    """Write `path` so that readers see all of it or none.
+
+    An unnamed file (O_TMPFILE) in the target's directory, linked under its name once written:
+    one directory entry made instead of a temporary one renamed (about half the kernel time on
+    ext4), and a worker killed mid-write leaves nothing behind. Where the filesystem has no
+    O_TMPFILE, or the name is taken (a torn variant being replaced), a temporary file is
+    renamed over it instead.
+    """
+    try:
+        fd = _unnamed_file(os.path.dirname(path))  # noqa: PTH120 - a str path, per render
+    except OSError:  # no O_TMPFILE on this filesystem (EOPNOTSUPP, EISDIR)
+        _write_renamed(path, data)
+        return
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        try:
+            # linkat(2) with AT_SYMLINK_FOLLOW through /proc names the unnamed file (open(2),
+            # O_TMPFILE). os.link calls linkat, not link, only when given a directory fd; the
+            # source is absolute, so which fd does not matter.
+            os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
+        except OSError:  # the name is taken (a torn variant), or /proc is not mounted
+            _write_renamed(path, data)
+    finally:
+        os.close(fd)
+
+
+def _unnamed_file(directory: str) -> int:
+    try:
+        return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o666)  # less the umask, as open()
+    except FileNotFoundError:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o666)  # less the umask, as open()
+
+
+def _write_renamed(path: str, data: bytes) -> None:
+    """A temporary file beside `path`, renamed over it."""
+    temporary = Path(path)
+    temporary = temporary.with_name(f".{temporary.name}.{uuid.uuid4().hex}.tmp")
+    temporary.parent.mkdir(parents=True, exist_ok=True)
     try:
         temporary.write_bytes(data)
         temporary.replace(path)
@@ -95,17 +139,19 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def decode_render(data: bytes) -> pillow_codec.RenderResult:
+def decode_render(data: bytes) -> RenderResult:
     if len(data) < _TIMES.size:
         raise MalformedReply("render reply too short")
     times = _TIMES.unpack_from(data)
     phases = tuple(
         (name, times[2 * index], times[2 * index + 1]) for index, name in enumerate(_PHASES)
     )
-    return pillow_codec.RenderResult(data[_TIMES.size :], phases)
+    return RenderResult(data[_TIMES.size :], phases)
 
 
 def encode_inspect(data: bytes, max_pixels: int) -> bytes:
+    from order_service.adapters.images import pillow_codec  # noqa: PLC0415 - see _PILLOW
+
     fmt, width, height = pillow_codec.inspect_image(data, max_pixels)
     return _SIZE.pack(width, height) + fmt.encode()
 
@@ -122,6 +168,13 @@ def _read_exactly(stream: Any, size: int) -> bytes | None:  # noqa: ANN401 - a b
     return data if data is not None and len(data) == size else None
 
 
+def _send_all(connection: socket.socket, parts: list[bytes]) -> None:
+    sent = connection.sendmsg(parts)
+    rest = b"".join(parts)[sent:] if sent < sum(map(len, parts)) else b""
+    if rest:
+        connection.sendall(rest)
+
+
 def serve(connection: socket.socket) -> None:
     """The worker's loop: one request, one reply, until the server closes its end."""
     # Ctrl-C reaches the whole process group; the server decides when workers stop.
@@ -133,6 +186,7 @@ def serve(connection: socket.socket) -> None:
             break
         function, args = pickle.loads(payload)  # noqa: S301 - written by the server, not a client
         reply = reply_for(function, args)
-        connection.sendall(LENGTH.pack(len(reply)))
-        connection.sendall(reply)
+        # One message, so the server wakes once for it, not once for the length and again
+        # for the rest.
+        _send_all(connection, [LENGTH.pack(len(reply)), reply])
     os._exit(0)  # skip interpreter teardown: nothing to flush, and it cannot hang

@@ -5,12 +5,14 @@ an OpenTelemetry SDK is configured. Decode, resize and encode run inside one ren
 happen in a worker process, whose own spans would need the context carried across.
 """
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
 from order_service.application.images import BlobStore
+from order_service.platform.tracing import child_span
 
 TRACER_NAME = "order_service.images"
 
@@ -27,12 +29,12 @@ class TracedBlobStore:
         self._store = store
         self._tracer = tracer or images_tracer()
 
-    def _span(self, operation: str, key: str) -> trace.Span:
+    def _span(self, operation: str, key: str) -> AbstractContextManager[trace.Span]:
         attributes = {"blob.store": self._store, "blob.key": key}
-        return self._tracer.start_span(f"blob {operation}", attributes=attributes)
+        return child_span(self._tracer, f"blob {operation}", attributes)
 
     async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
-        with trace.use_span(self._span("put", key), end_on_exit=True) as span:
+        with self._span("put", key) as span:
             span.set_attribute("blob.bytes", len(data))
             await self._inner.put(key, data, durable=durable)
 
@@ -40,15 +42,15 @@ class TracedBlobStore:
         return self._inner.local_path(key)
 
     async def get(self, key: str) -> bytes | None:
-        with trace.use_span(self._span("get", key), end_on_exit=True) as span:
+        with self._span("get", key) as span:
             data = await self._inner.get(key)
             span.set_attribute("blob.found", data is not None)
             return data
 
     async def exists(self, key: str) -> bool:
-        with trace.use_span(self._span("exists", key), end_on_exit=True):
+        with self._span("exists", key):
             return await self._inner.exists(key)
 
     async def delete(self, key: str) -> None:
-        with trace.use_span(self._span("delete", key), end_on_exit=True):
+        with self._span("delete", key):
             await self._inner.delete(key)

@@ -13,6 +13,7 @@ from opentelemetry import trace
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
 from order_service.domain.search import IndexName, IndexOutcome
+from order_service.platform.tracing import child_span
 
 BUCKETS = tuple(0.001 * 2**k for k in range(12))
 
@@ -54,9 +55,7 @@ class PrometheusSearchTelemetry:
 
     def span(self, index: IndexName) -> AbstractContextManager[object]:
         # A child of the request's span, when the HTTP edge opened one.
-        return self._tracer.start_as_current_span(
-            f"search {index.value}", attributes={"search.index": index.value}
-        )
+        return child_span(self._tracer, f"search {index.value}", {"search.index": index.value})
 
     def observe(self, index: IndexName, outcome: IndexOutcome, seconds: float) -> None:
         self._metrics.duration.labels(index.value).observe(seconds)
