@@ -6,10 +6,16 @@ but alone, so a change to start-up can be measured in a minute. Each try starts 
 its default workers and with `--workers 1`, in turn, so the machine's noise hits both alike.
 Also prints the CPU seconds (user + system) the whole process tree spent until it was stopped,
 which a busy shared machine disturbs less than wall time.
+
+`--callgrind` counts instead the instructions of what `serve` does before its first /ready
+(settings, imports, key ring, wiring; not uvicorn's socket nor the render pool's processes)
+under valgrind: the same count on every run, however busy the machine, so two builds compare
+exactly.
 """
 
 import argparse
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -18,6 +24,58 @@ from pathlib import Path
 
 from bench.harness import clean_environ
 from bench.stacks import ROOT, start_server
+
+# `order-service serve` up to its first /ready, minus uvicorn's serving: the CLI's module and
+# the settings first, then the wiring's imports, the key ring and the app's wiring.
+_SERVE_UNTIL_READY = """
+import uvloop
+import order_service.__main__
+from order_service.platform.config import load_settings
+from order_service.platform.multiprocess_dir import multiprocess_metrics_dir
+
+settings = load_settings()
+with multiprocess_metrics_dir():
+    from order_service.bootstrap import load_key_ring, wire
+    from order_service.platform.server import run_http_server
+
+    load_key_ring(settings)
+
+    async def main():
+        async with wire(settings, dispatch=settings.dispatch_in_serve):
+            pass
+
+    uvloop.run(main())
+"""
+
+
+def _instructions(env: dict[str, str], work: Path) -> int:
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--callgrind needs valgrind (Debian package valgrind)")
+    out = work / "callgrind.out"
+    command = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}"]
+    subprocess.run(  # noqa: S603 - valgrind running our own code
+        [*command, sys.executable, "-c", _SERVE_UNTIL_READY],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no summary line in {out}")
+
+
+def _count_instructions(tries: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="order-service-startup-") as tmp:
+        env = {**clean_environ(), "ORDER_SERVICE_VAR_DIR": str(Path(tmp) / "var")}
+        migrate = [sys.executable, "-m", "order_service", "migrate"]
+        subprocess.run(migrate, env=env, check=True, capture_output=True, cwd=ROOT)  # noqa: S603 - our own CLI
+        counts = [_instructions(env, Path(tmp)) for _ in range(tries)]
+    median = statistics.median(counts) / 1e9
+    runs = ", ".join(f"{count / 1e9:.3f}" for count in counts)
+    print(f"instructions until wired: median {median:.3f} G (runs {runs})")  # noqa: T201
 
 
 def _children_cpu() -> float:
@@ -35,7 +93,15 @@ def main() -> None:
         metavar="NAME:ARG[,ARG]",
         help="extra serve arguments to time, e.g. two:--workers,2 (default: default and one)",
     )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="count the instructions until the app is wired (valgrind), instead of timing",
+    )
     args = parser.parse_args()
+    if args.callgrind:
+        _count_instructions(args.tries)
+        return
     variants: dict[str, list[str]] = {"default": [], "one_worker": ["--workers", "1"]}
     for item in args.variant:
         name, _, extra = item.partition(":")

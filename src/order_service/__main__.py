@@ -9,7 +9,21 @@ import sys
 from collections.abc import Sequence
 
 from order_service import __version__
-from order_service.platform.config import ENV_PREFIX, Settings, SettingsError, load_settings
+from order_service.platform.config import (
+    ENV_PREFIX,
+    Settings,
+    SettingsError,
+    load_settings,
+    settings_for_display,
+)
+
+# httpx 0.28 imports its command-line client, and with it click, rich and pygments, whenever
+# they are installed, as the dev virtualenv's tooling installs them: a fifth of the embedded
+# default's start-up there (docs/performance.md, "Start-up"). No command here runs that client;
+# None in sys.modules makes its import fail, and httpx then leaves it out as it does in a
+# runtime-only install. At module level, so spawned server workers, which import this module
+# first, skip it too.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type] # None: "not importable"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,8 +157,7 @@ def _rotate_key(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
-    # SecretStr fields print as '**********'.
-    for name, value in sorted(settings.model_dump().items()):
+    for name, value in sorted(settings_for_display(settings).items()):
         print(f"{ENV_PREFIX}{name.upper()}={value}")  # noqa: T201
     return 0
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiosqlite
-import httpx
 
 from order_service import __version__
 from order_service.adapters.blobs.filesystem import FilesystemBlobStore
@@ -39,8 +38,6 @@ from order_service.adapters.images.tracing import TracedBlobStore
 from order_service.adapters.memory.cached_user_repository import InProcessCachedUserRepository
 from order_service.adapters.memory.failure_throttle import InProcessFailureThrottle
 from order_service.adapters.memory.rate_limiter import InProcessRateLimiter
-from order_service.adapters.providers.http_client import HttpFulfilmentProvider
-from order_service.adapters.providers.simulator import ProviderSimulator, SimulatorConfig
 from order_service.adapters.sqlite.database import open_sqlite, ping_sqlite, sqlite_path
 from order_service.adapters.sqlite.order_outbox import SqliteOrderOutbox
 from order_service.adapters.sqlite.order_repository import SqliteOrderDb, SqliteOrderRepository
@@ -72,6 +69,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     import asyncpg
+    import httpx
     from redis.asyncio import Redis
 
     from order_service.adapters.redis.user_changes import RedisUserChanges
@@ -80,7 +78,8 @@ if TYPE_CHECKING:
 
 # Drivers and clients of the production parts (asyncpg, redis, obstore) are imported where
 # their setting selects them, not above: the embedded default never loads them, which keeps
-# its start-up short (docs/performance.md, "Start-up").
+# its start-up short (docs/performance.md, "Start-up"). httpx too is imported only where a
+# dispatcher is opened: API replicas with ORDER_SERVICE_DISPATCH_IN_SERVE=false never load it.
 
 APP_FACTORY = "order_service.bootstrap:create_app"
 
@@ -457,6 +456,13 @@ _SIMULATOR_BASE = "http://provider-simulator.internal"
 
 
 def _embedded_simulator() -> tuple[list[Provider], httpx.AsyncBaseTransport]:
+    import httpx  # noqa: PLC0415 - only with a dispatcher
+
+    from order_service.adapters.providers.simulator import (  # noqa: PLC0415
+        ProviderSimulator,
+        SimulatorConfig,
+    )
+
     simulator = ProviderSimulator(SimulatorConfig(rate_per_second=20.0, burst=10))
     provider = Provider(
         id="simulator",
@@ -492,6 +498,12 @@ def configured_providers(settings: Settings) -> list[Provider]:
 async def _open_dispatcher(
     settings: Settings, stack: AsyncExitStack, outbox: OrderOutbox, *, traced: bool
 ) -> Dispatcher:
+    import httpx  # noqa: PLC0415 - only with a dispatcher
+
+    from order_service.adapters.providers.http_client import (  # noqa: PLC0415
+        HttpFulfilmentProvider,
+    )
+
     # One line per outbound request is the dispatcher's job ("order dispatched"), not httpx's.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     transport: httpx.AsyncBaseTransport | None = None

@@ -23,8 +23,7 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it(tmp_path: Path) ->
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "order-service: invalid setting ORDER_SERVICE_HTTP_PORT: "
-        "Input should be a valid integer, unable to parse string as an integer"
+        "order-service: invalid setting ORDER_SERVICE_HTTP_PORT: Expected `int`, got `str`"
     ]
 
 

@@ -1,60 +1,87 @@
 """Settings: ORDER_SERVICE_* environment variables over an optional TOML file, checked at start-up.
 
 A bad, missing or unknown setting stops the process with one line naming it, before any
-socket is opened or worker spawned.
+socket is opened or worker spawned. The settings are a msgspec Struct, validated by the
+library that already validates request bodies; pydantic-settings cost ~0.3 s of every
+process's start-up (docs/adr/0006-settings-on-msgspec.md).
 """
 
 import json
 import os
+import tomllib
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+import msgspec
+from msgspec import Meta
 
 ENV_PREFIX = "ORDER_SERVICE_"
 CONFIG_FILE_VARIABLE = f"{ENV_PREFIX}CONFIG_FILE"
 # Variables with our prefix that are not settings of the service itself.
 _NOT_SETTINGS = (CONFIG_FILE_VARIABLE, f"{ENV_PREFIX}TEST_")
 
-Seconds = Annotated[float, Field(gt=0, le=3600)]
+Seconds = Annotated[float, Meta(gt=0, le=3600)]
+# Patterns end in \Z, not $: Python's $ also matches before a trailing newline.
+ProviderId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,64}\Z")]
+HttpUrl = Annotated[str, Meta(pattern=r"^https?://\S+\Z")]
+Names = Annotated[list[str], Meta(min_length=1)]
+BlobUrl = Annotated[str, Meta(pattern=r"^(file://.+|s3://[a-z0-9.-]+(/.*)?)\Z")]
 
 
-class ProviderSettings(BaseModel):
+class SecretStr:
+    """A secret setting: its value only through get_secret_value(); masked in repr, str and
+    check-config, so it never reaches a log line by accident."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretStr('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretStr) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class ProviderSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """One fulfilment provider, as listed in ORDER_SERVICE_PROVIDERS (JSON) or [[providers]]."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    endpoint: str = Field(pattern=r"^https?://\S+$")
-    regions: list[str] = Field(min_length=1)
-    skus: list[str] = Field(default=["*"], min_length=1)
-    cost: float = Field(default=1.0, ge=0)
-    rate_per_second: float = Field(gt=0, le=100_000)
-    burst: int = Field(default=2, ge=1, le=10_000)
-    max_in_flight: int = Field(default=16, ge=1, le=10_000)
-    timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    id: ProviderId
+    endpoint: HttpUrl
+    regions: Names
+    skus: Names = msgspec.field(default_factory=lambda: ["*"])
+    cost: Annotated[float, Meta(ge=0)] = 1.0
+    rate_per_second: Annotated[float, Meta(gt=0, le=100_000)]
+    burst: Annotated[int, Meta(ge=1, le=10_000)] = 2
+    max_in_flight: Annotated[int, Meta(ge=1, le=10_000)] = 16
+    timeout_seconds: Annotated[float, Meta(gt=0, le=300)] = 5.0
 
 
-class Settings(BaseSettings):
-    """Every setting of the service, with its default for the embedded single-machine mode."""
+class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Every setting of the service, with its default for the embedded single-machine mode.
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True
-    )
+    `load_settings()` reads and validates them; constructing one directly (tests, benchmarks)
+    trusts the values it is given.
+    """
 
     # HTTP server
     http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=0, le=65535)
+    http_port: Annotated[int, Meta(ge=0, le=65535)] = 8080
     # None: see effective_workers (one process on the embedded SQLite, else one per core).
-    workers: int | None = Field(default=None, ge=1, le=128)
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    max_concurrent_requests: int = Field(default=1024, ge=1)
+    workers: Annotated[int, Meta(ge=1, le=128)] | None = None
+    max_body_bytes: Annotated[int, Meta(ge=1024)] = 1_048_576
+    max_concurrent_requests: Annotated[int, Meta(ge=1)] = 1024
     request_timeout_seconds: Seconds = 10.0
     max_request_timeout_seconds: Seconds = 60.0
     shutdown_grace_seconds: Seconds = 20.0
@@ -62,9 +89,9 @@ class Settings(BaseSettings):
     # Storage
     var_dir: Path = Path("var")
     database_url: str | None = None
-    database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    db_pool_min_size: int = Field(default=2, ge=0, le=100)
-    db_pool_max_size: int = Field(default=10, ge=1, le=500)
+    database_schema: Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_]{0,62}\Z")] | None = None
+    db_pool_min_size: Annotated[int, Meta(ge=0, le=100)] = 2
+    db_pool_max_size: Annotated[int, Meta(ge=1, le=500)] = 10
     db_timeout_seconds: Seconds = 5.0
     redis_url: str | None = None
     redis_timeout_seconds: Seconds = 0.5
@@ -72,62 +99,60 @@ class Settings(BaseSettings):
     # Tokens
     jwt_issuer: str = "order-service"
     jwt_audience: str = "order-service"
-    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    access_token_ttl_seconds: Annotated[int, Meta(ge=30, le=86_400)] = 900
     jwt_keys_dir: Path | None = None
     jwt_private_keys: SecretStr | None = None
 
     # Hot-path caches and the garbage collector (docs/performance.md)
-    token_cache_size: int = Field(default=16_384, ge=0, le=10_000_000)  # 0: verify every request
-    user_cache_size: int = Field(default=16_384, ge=0, le=10_000_000)  # 0: no in-process cache
+    token_cache_size: Annotated[int, Meta(ge=0, le=10_000_000)] = 16_384  # 0: verify every request
+    user_cache_size: Annotated[int, Meta(ge=0, le=10_000_000)] = 16_384  # 0: no in-process cache
     # With Redis, saves are announced (adapters/redis/user_changes.py) and this is a safety
     # net; without, how long another worker's save may go unseen.
     user_cache_ttl_seconds: Seconds = 300.0
     user_cache_redis_ttl_seconds: Seconds = 300.0
     gc_freeze: bool = True  # move start-up objects out of the collector's sight once ready
     # With gc_freeze, freeze again this long after start-up (0: never): see gc_tuning.py.
-    gc_warm_freeze_seconds: float = Field(default=60.0, ge=0, le=86_400)
-    gc_gen0_threshold: int = Field(default=700, ge=0, le=10_000_000)  # 0: GC disabled
+    gc_warm_freeze_seconds: Annotated[float, Meta(ge=0, le=86_400)] = 60.0
+    gc_gen0_threshold: Annotated[int, Meta(ge=0, le=10_000_000)] = 700  # 0: GC disabled
 
     # Passwords and log-in throttling
-    argon2_time_cost: int = Field(default=3, ge=1, le=20)
-    argon2_memory_kib: int = Field(default=65_536, ge=1024, le=4_194_304)
-    argon2_parallelism: int = Field(default=4, ge=1, le=64)
-    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
-    password_hash_queue: int = Field(default=64, ge=0)
-    login_max_failures_per_email: int = Field(default=5, ge=1)
-    login_max_failures_per_client: int = Field(default=50, ge=1)
+    argon2_time_cost: Annotated[int, Meta(ge=1, le=20)] = 3
+    argon2_memory_kib: Annotated[int, Meta(ge=1024, le=4_194_304)] = 65_536
+    argon2_parallelism: Annotated[int, Meta(ge=1, le=64)] = 4
+    password_hash_concurrency: Annotated[int, Meta(ge=1, le=64)] = 2
+    password_hash_queue: Annotated[int, Meta(ge=0)] = 64
+    login_max_failures_per_email: Annotated[int, Meta(ge=1)] = 5
+    login_max_failures_per_client: Annotated[int, Meta(ge=1)] = 50
     login_failure_window_seconds: Seconds = 900.0
 
     # Order router. No providers: the built-in provider simulator serves as one (embedded default).
     providers: list[ProviderSettings] | None = None
     dispatch_in_serve: bool = True
-    dispatch_workers: int = Field(default=8, ge=1, le=1024)
+    dispatch_workers: Annotated[int, Meta(ge=1, le=1024)] = 8
     dispatch_lease_seconds: Seconds = 30.0
-    dispatch_poll_seconds: float = Field(default=0.2, gt=0, le=60)
-    dispatch_max_attempts: int = Field(default=6, ge=1, le=100)
-    dispatch_backoff_base_seconds: float = Field(default=0.5, gt=0, le=600)
-    dispatch_backoff_cap_seconds: float = Field(default=30.0, gt=0, le=3600)
-    dispatch_limiter_max_wait_seconds: float = Field(default=1.0, ge=0, le=60)
-    breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
+    dispatch_poll_seconds: Annotated[float, Meta(gt=0, le=60)] = 0.2
+    dispatch_max_attempts: Annotated[int, Meta(ge=1, le=100)] = 6
+    dispatch_backoff_base_seconds: Annotated[float, Meta(gt=0, le=600)] = 0.5
+    dispatch_backoff_cap_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    dispatch_limiter_max_wait_seconds: Annotated[float, Meta(ge=0, le=60)] = 1.0
+    breaker_failure_threshold: Annotated[int, Meta(ge=1, le=1000)] = 5
     breaker_reset_seconds: Seconds = 10.0
     rate_limiter_key_prefix: str = "order-service:ratelimit:"
-    rate_limiter_fallback_share: float = Field(default=0.25, gt=0, le=1)
-    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    rate_limiter_fallback_share: Annotated[float, Meta(gt=0, le=1)] = 0.25
+    worker_metrics_port: Annotated[int, Meta(ge=0, le=65535)] | None = None
 
     # Images: limits, render pool, cache and blob store (see docs/images.md)
-    images_max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
-    images_max_pixels: int = Field(default=50_000_000, ge=1)
-    images_max_side: int = Field(default=2048, ge=16, le=16_384)
-    images_allowed_sizes: str = Field(default="", pattern=r"^(\d+x\d+(,\d+x\d+)*)?$")
-    images_quality: int = Field(default=80, ge=1, le=100)
+    images_max_upload_bytes: Annotated[int, Meta(ge=1024)] = 20 * 1024 * 1024
+    images_max_pixels: Annotated[int, Meta(ge=1)] = 50_000_000
+    images_max_side: Annotated[int, Meta(ge=16, le=16_384)] = 2048
+    images_allowed_sizes: Annotated[str, Meta(pattern=r"^(\d+x\d+(,\d+x\d+)*)?\Z")] = ""
+    images_quality: Annotated[int, Meta(ge=1, le=100)] = 80
     images_render_pool: Literal["process", "thread"] = "process"
-    images_render_workers: int = Field(default=1, ge=1, le=64)
-    images_render_queue: int = Field(default=8, ge=0, le=10_000)
+    images_render_workers: Annotated[int, Meta(ge=1, le=64)] = 1
+    images_render_queue: Annotated[int, Meta(ge=0, le=10_000)] = 8
     images_render_timeout_seconds: Seconds = 30.0
-    images_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
-    images_blob_url: str | None = Field(
-        default=None, pattern=r"^(file://.+|s3://[a-z0-9.-]+(/.*)?)$"
-    )
+    images_cache_bytes: Annotated[int, Meta(ge=0)] = 64 * 1024 * 1024
+    images_blob_url: BlobUrl | None = None
     images_s3_endpoint: str | None = None
     images_s3_region: str = "us-east-1"
     images_s3_access_key_id: str | None = None
@@ -140,25 +165,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Observability (traces are configured by the standard OTEL_* variables)
-    log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    log_sample_rate: Annotated[float, Meta(ge=0.0, le=1.0)] = 1.0
     slow_request_seconds: Seconds = 1.0
     metrics_enabled: bool = True
-
-    @field_validator("providers", mode="before")
-    @classmethod
-    def _providers_from_json(cls, value: Any) -> Any:  # noqa: ANN401 - raw setting
-        # The environment carries the list as JSON; a TOML file carries it as tables.
-        return json.loads(value) if isinstance(value, str) else value
-
-    @field_validator("providers")
-    @classmethod
-    def _unique_provider_ids(
-        cls, value: list[ProviderSettings] | None
-    ) -> list[ProviderSettings] | None:
-        ids = [p.id for p in value or ()]
-        if len(ids) != len(set(ids)):
-            raise ValueError("provider ids must be unique")
-        return value
 
     @property
     def effective_database_url(self) -> str:
@@ -183,21 +192,6 @@ class Settings(BaseSettings):
     def effective_jwt_keys_dir(self) -> Path:
         return self.jwt_keys_dir or self.var_dir / "keys"
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env files: env vars only
-        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - secrets come as env
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
-        if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
-        return tuple(sources)
-
 
 class SettingsError(Exception):
     """A setting is wrong; str(error) is the one line to show the operator."""
@@ -205,19 +199,87 @@ class SettingsError(Exception):
 
 def load_settings() -> Settings:
     """Read and validate the settings, raising SettingsError naming the first bad one."""
-    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    names = Settings.__struct_fields__
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in names}
     for variable in sorted(os.environ):
         unknown = variable.startswith(ENV_PREFIX) and variable not in known
         if unknown and not variable.startswith(_NOT_SETTINGS):
             raise SettingsError(f"unknown setting {variable} (is it misspelt?)")
     config_file = os.environ.get(CONFIG_FILE_VARIABLE)
-    if config_file and not Path(config_file).is_file():
+    raw = _read_config_file(config_file) if config_file else {}
+    for name in names:
+        text = os.environ.get(f"{ENV_PREFIX}{name.upper()}")
+        if text is not None:
+            raw[name] = _from_environment(name, text)
+    try:
+        # strict=False: the environment's strings become numbers and booleans.
+        settings = msgspec.convert(raw, Settings, strict=False, dec_hook=_from_string)
+    except msgspec.ValidationError as error:
+        raise _invalid(str(error)) from None
+    ids = [p.id for p in settings.providers or ()]
+    if len(ids) != len(set(ids)):
+        raise SettingsError(f"invalid setting {ENV_PREFIX}PROVIDERS: provider ids must be unique")
+    return settings
+
+
+def settings_for_display(settings: Settings) -> dict[str, Any]:
+    """Every setting by name, as plain values, with secrets masked (`check-config`)."""
+    plain: dict[str, Any] = msgspec.to_builtins(settings, enc_hook=str)
+    return plain
+
+
+def _read_config_file(config_file: str) -> dict[str, Any]:
+    path = Path(config_file)
+    if not path.is_file():
         raise SettingsError(f"{CONFIG_FILE_VARIABLE}={config_file}: no such file")
     try:
-        return Settings()
-    except ValidationError as error:
-        first = error.errors()[0]
-        name = f"{ENV_PREFIX}{str(first['loc'][0]).upper()}" if first["loc"] else "settings"
-        raise SettingsError(f"invalid setting {name}: {first['msg']}") from None
-    except ValueError as error:  # a malformed TOML file
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise SettingsError(f"{CONFIG_FILE_VARIABLE}={config_file}: {error}") from None
+    for key in table:
+        if key not in Settings.__struct_fields__:
+            raise SettingsError(
+                f"unknown setting {key} in {CONFIG_FILE_VARIABLE}={config_file} (is it misspelt?)"
+            )
+    return table
+
+
+# The words pydantic-settings took for booleans, which deployments may already use.
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+# The one structured setting; the environment carries it as JSON, a TOML file as tables.
+_JSON_SETTINGS = frozenset({"providers"})
+
+
+def _from_environment(name: str, text: str) -> object:
+    if name in _JSON_SETTINGS:
+        try:
+            return json.loads(text)
+        except ValueError as error:
+            raise SettingsError(f"invalid setting {ENV_PREFIX}{name.upper()}: {error}") from None
+    if name in _booleans():
+        word = text.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+    return text
+
+
+@cache
+def _booleans() -> frozenset[str]:
+    return frozenset(f.name for f in msgspec.structs.fields(Settings) if f.type is bool)
+
+
+def _from_string(kind: type, value: object) -> object:
+    """msgspec's decoding hook for the two setting types it does not know."""
+    if kind in (Path, SecretStr) and isinstance(value, str):
+        return kind(value)
+    raise TypeError(f"Expected `{kind.__name__}`, got `{type(value).__name__}`")
+
+
+def _invalid(message: str) -> SettingsError:
+    """One line naming the setting, from msgspec's "<what> - at `$.name[0].field`"."""
+    detail, _, where = message.partition(" - at `$.")
+    name, bracket, rest = where.rstrip("`").partition("[")
+    path = f" (at [{rest})" if bracket else ""
+    setting = f"{ENV_PREFIX}{name.upper()}" if name else "settings"
+    return SettingsError(f"invalid setting {setting}: {detail}{path}")
