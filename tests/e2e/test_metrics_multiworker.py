@@ -87,22 +87,27 @@ def test_a_scrape_sums_every_worker_and_passes_promtool(tmp_path: Path) -> None:
         sent = statuses.total()
         assert statuses == {200: sent // 2, 404: sent // 2}
         assert len(access_pids(service)) == 2, "both workers must serve, or the sum proves nothing"
-        key = (("code", "200"), ("handler", "/openapi.json"), ("method", "GET"))
         scrapes: list[str] = []
 
-        def scrape_has_every_request() -> bool:
-            # Each worker writes its counts to the shared files every TICK_SECONDS (0.1 s).
-            scrapes.append(httpx.get(f"{service.base_url}/metrics", timeout=10).text)
-            return samples(scrapes[-1], "http_requests_total").get(key) == sent // 2
+        def counted(text: str) -> list[float | None]:
+            requests = samples(text, "http_requests_total")
+            durations = samples(text, "http_request_duration_seconds_count")
+            return [
+                requests.get((("code", "200"), ("handler", "/openapi.json"), ("method", "GET"))),
+                requests.get((("code", "404"), ("handler", "unmatched"), ("method", "GET"))),
+                durations.get((("handler", "/openapi.json"),)),
+            ]
 
-        wait_until(scrape_has_every_request, timeout=5, interval=TICK_SECONDS)
+        def scrape_has_every_request() -> bool:
+            # Each worker writes its counts to the shared files every TICK_SECONDS (0.1 s), one
+            # series after another: a scrape may land between two of them, so all must match.
+            scrapes.append(httpx.get(f"{service.base_url}/metrics", timeout=10).text)
+            return counted(scrapes[-1]) == [sent // 2] * 3
+
+        complete = wait_until(scrape_has_every_request, timeout=10, interval=TICK_SECONDS)
         text = scrapes[-1]
 
-    requests = samples(text, "http_requests_total")
-    assert requests[key] == sent // 2
-    assert requests[(("code", "404"), ("handler", "unmatched"), ("method", "GET"))] == sent // 2
-    durations = samples(text, "http_request_duration_seconds_count")
-    assert durations[(("handler", "/openapi.json"),)] == sent // 2
+    assert complete, f"after {len(scrapes)} scrapes: {counted(text)}, expected {sent // 2} each"
     assert samples(text, "process_workers")[()] == 2
     # Both workers' dispatchers report the shared outbox and the simulator's circuit: one
     # series each over live processes (no pid label, nothing left by a dead process).
