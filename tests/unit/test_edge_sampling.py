@@ -2,12 +2,14 @@
 
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from opentelemetry import propagate, trace
 
 from order_service.adapters.http.observability import EdgeTelemetry
 from order_service.platform.tracing import (
+    Tracing,
     child_span,
     current_span_context,
     current_traceparent,
@@ -84,17 +86,27 @@ def test_only_ratio_samplers_let_the_edge_draw_roots() -> None:
     assert root_sampling_rate({}) is None
 
 
-def test_a_dropped_root_shows_one_trace_id_to_logs_library_spans_and_outbound_calls(
-    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextmanager
+def one_request(monkeypatch: pytest.MonkeyPatch, rate: str) -> Iterator[Tracing]:
+    """Tracing on with a ratio sampler at `rate`; the block runs inside one request's edge."""
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", rate)
     edge = EdgeTelemetry(metrics=None, log_sample_rate=0.0)
     with tracing(service_version="test") as traces:
         assert traces is not None
         edge.tracing = traces
         scope = {"method": "GET", "path": "/x", "headers": [], "client": ("c", 1)}
         observation = edge.begin(scope, "/x", probe=False)
+        try:
+            yield traces
+        finally:
+            edge.end(observation, 200, bytes_in=0, bytes_out=0)
+
+
+def test_a_dropped_root_shows_one_trace_id_to_logs_library_spans_and_outbound_calls(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with one_request(monkeypatch, "0") as traces:
         seen_first = current_span_context()
         stored_traceparent = current_traceparent()  # as an order keeps it for its dispatch
         # A span a library starts (an outbound HTTP call, a query) and what it sends out.
@@ -103,8 +115,7 @@ def test_a_dropped_root_shows_one_trace_id_to_logs_library_spans_and_outbound_ca
             outbound: dict[str, str] = {}
             propagate.inject(outbound)
         seen_last = current_span_context()
-        edge.end(observation, 200, bytes_in=0, bytes_out=0)
-        after = current_span_context()
+    after = current_span_context()
     assert seen_first is not None
     assert not seen_first.trace_flags.sampled
     assert seen_last == seen_first  # drawn once, the same for the whole request
@@ -124,18 +135,12 @@ def test_a_dropped_root_shows_one_trace_id_to_logs_library_spans_and_outbound_ca
 def test_adapter_spans_are_skipped_in_a_dropped_request_and_kept_in_a_sampled_one(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch, rate: str, recorded: bool
 ) -> None:
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", rate)
-    edge = EdgeTelemetry(metrics=None, log_sample_rate=0.0)
-    with tracing(service_version="test") as traces:
-        assert traces is not None
-        edge.tracing = traces
-        scope = {"method": "GET", "path": "/x", "headers": [], "client": ("c", 1)}
-        observation = edge.begin(scope, "/x", probe=False)
-        with child_span(traces.tracer, "blob get", {"blob.key": "k"}) as span:
-            in_block = trace.get_current_span()
-            was_recording = span.is_recording()
-        edge.end(observation, 200, bytes_in=0, bytes_out=0)
+    with (
+        one_request(monkeypatch, rate) as traces,
+        child_span(traces.tracer, "blob get", {"blob.key": "k"}) as span,
+    ):
+        in_block = trace.get_current_span()
+        was_recording = span.is_recording()
     assert was_recording is recorded
     assert in_block is span  # current for the block (the invalid span is, when dropped)
     names = [exported.name for _, exported in receiver.spans]
