@@ -104,8 +104,6 @@ async def test_an_added_order_reads_back_equal(stores: Stores) -> None:
     order = an_order()
     await stores.orders.add(order)
     assert await stores.orders.get(order.id) == order
-    found = await stores.orders.get_by_idempotency_key(order.customer_id, order.idempotency_key)
-    assert found == order
 
 
 async def test_a_claim_carries_the_trace_context_stored_with_the_order(stores: Stores) -> None:

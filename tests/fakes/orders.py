@@ -67,7 +67,7 @@ class InMemoryOrderStore:
 
     # OrderRepository
     async def add(self, order: Order, *, trace_context: str | None = None) -> Order:
-        earlier = await self.get_by_idempotency_key(order.customer_id, order.idempotency_key)
+        earlier = self._by_key(order.customer_id, order.idempotency_key)
         if earlier is not None:
             return earlier
         self.orders[order.id] = order
@@ -81,7 +81,7 @@ class InMemoryOrderStore:
     async def get(self, order_id: uuid.UUID) -> Order | None:
         return self.orders.get(order_id)
 
-    async def get_by_idempotency_key(self, customer_id: uuid.UUID, key: str) -> Order | None:
+    def _by_key(self, customer_id: uuid.UUID, key: str) -> Order | None:
         return next(
             (
                 o

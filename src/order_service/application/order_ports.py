@@ -36,8 +36,6 @@ class OrderRepository(Protocol):
 
     async def get(self, order_id: uuid.UUID) -> Order | None: ...
 
-    async def get_by_idempotency_key(self, customer_id: uuid.UUID, key: str) -> Order | None: ...
-
     async def list(
         self,
         *,

@@ -216,16 +216,6 @@ class PostgresOrderRepository:
         )
         return None if row is None else order_from_row(tuple(row))
 
-    async def get_by_idempotency_key(self, customer_id: uuid.UUID, key: str) -> Order | None:
-        row = await self._pool.fetchrow(
-            f"SELECT {ORDER_COLUMNS} FROM orders "  # noqa: S608
-            "WHERE customer_id = $1 AND idempotency_key = $2",
-            customer_id,
-            key,
-            timeout=remaining(self._timeout),
-        )
-        return None if row is None else order_from_row(tuple(row))
-
     async def list(
         self,
         *,

@@ -109,10 +109,6 @@ class SqliteOrderRepository:
         )
         return order_from_row(rows[0]) if rows else None
 
-    async def get_by_idempotency_key(self, customer_id: uuid.UUID, key: str) -> Order | None:
-        rows = await self._db.fetch(_BY_KEY, (str(customer_id), key))
-        return order_from_row(rows[0]) if rows else None
-
     async def list(
         self,
         *,
