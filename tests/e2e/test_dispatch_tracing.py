@@ -12,7 +12,7 @@ import httpx
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.otlp_receiver import Receiver, attributes, otlp_receiver, post_server
+from tests.otlp_receiver import Receiver, attributes, post_server
 from tests.service_process import running_service, service_env
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -30,12 +30,6 @@ class RecordingProvider:
     def accept(self, _path: str, headers: Mapping[str, str], _body: bytes) -> tuple[str, bytes]:
         self.headers.append(headers)
         return "application/json", json.dumps({"reference": f"rec-{len(self.headers)}"}).encode()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with otlp_receiver() as running:
-        yield running
 
 
 @pytest.fixture

@@ -2,24 +2,16 @@
 spans, timed in the render worker process, nested in the server's `image render` span."""
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tests import image_samples as samples
 from tests.e2e.images_client import image_service
-from tests.otlp_receiver import Receiver, otlp_receiver
+from tests.otlp_receiver import Receiver
 
 TRACE_ID = "5bf92f3577b34da6a3ce929d0e0e4737"
 PARENT_ID = "10f067aa0ba902b8"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with otlp_receiver() as running:
-        yield running
 
 
 def test_decode_resize_encode_and_store_are_children_of_the_render_span(

@@ -2,26 +2,18 @@
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tests.conftest import PostgresSchema
-from tests.otlp_receiver import Receiver, attributes, otlp_receiver
+from tests.otlp_receiver import Receiver, attributes
 from tests.service_process import running_service
 
 PASSWORD = "correct horse battery staple"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with otlp_receiver() as running:
-        yield running
 
 
 def traced_env(receiver: Receiver, **extra: str) -> dict[str, str]:
