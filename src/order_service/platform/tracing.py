@@ -67,6 +67,16 @@ class UnsampledRoot:
 dropped_root: ContextVar[UnsampledRoot | None] = ContextVar("dropped_root", default=None)
 
 
+def _inside_dropped_trace() -> bool:
+    """Whether what runs now belongs to a trace that is not recorded: a request the edge's
+    sampler dropped, or a span the SDK did not sample. A span started here would be dropped
+    too, but only after paying most of a recorded span's price, so ours are skipped."""
+    if dropped_root.get() is not None:
+        return True
+    current = trace.get_current_span().get_span_context()
+    return current.is_valid and not current.trace_flags.sampled
+
+
 def current_span_context() -> SpanContext | None:
     """The span context of what runs now: the current span's, else the dropped root's."""
     context = trace.get_current_span().get_span_context()
@@ -80,9 +90,9 @@ def current_span_context() -> SpanContext | None:
 def child_span(tracer: Tracer, name: str, attributes: Attributes = None) -> Iterator[Span]:
     """A span current for the block and ended after it (an exception marks it failed).
 
-    Inside a request the edge's sampler dropped it is the invalid span, which costs nothing:
-    the SDK would drop it too, but only after paying most of a recorded span's price."""
-    if dropped_root.get() is not None:
+    Where no span is wanted (`_inside_dropped_trace`) it is the invalid span, which costs
+    nothing."""
+    if _inside_dropped_trace():
         yield INVALID_SPAN
         return
     span = tracer.start_span(name, attributes=attributes)
@@ -292,12 +302,7 @@ def _spanned(
     def wrapper(*args: Any, **kwargs: Any) -> Awaitable[Any]:  # noqa: ANN401 - any method
         # Not a coroutine function itself: where no span is wanted, the caller awaits the
         # method's own coroutine, with no frame of ours in between.
-        if dropped_root.get() is not None:
-            return method(*args, **kwargs)
-        parent = trace.get_current_span().get_span_context()
-        if parent.is_valid and not parent.trace_flags.sampled:
-            # Inside a trace the sampler dropped: a child would be dropped too, so skip its
-            # cost (most of a span's price is paid even when it is not recorded).
+        if _inside_dropped_trace():
             return method(*args, **kwargs)
         return spanned(*args, **kwargs)
 

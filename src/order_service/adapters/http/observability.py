@@ -79,7 +79,6 @@ class Observation:
         "dropped_token",
         "handler",
         "probe",
-        "recording",
         "request_id",
         "scope",
         "span",
@@ -105,8 +104,7 @@ class Observation:
         # (when the log rate is at least the trace rate); each rate still holds on its own.
         self.draw = draw
         self.context_token = request_id_var.set(request_id)
-        self.span: Span | None = None
-        self.recording = False  # the span is sampled: it is exported, with its attributes
+        self.span: Span | None = None  # only a sampled one: exported, with its attributes
         self.trace_token: Token[Context] | None = None
         self.dropped_token: Token[UnsampledRoot | None] | None = None
 
@@ -152,8 +150,8 @@ class EdgeTelemetry:
         else:
             parent: Context = propagate.extract(headers, getter=_GETTER)
             span = self._sdk_span(tracing.tracer, scope, parent, handler)
-        observation.span = span
-        observation.recording = span.is_recording()
+        if span.is_recording():
+            observation.span = span
         observation.trace_token = otel_context.attach(trace.set_span_in_context(span, _EMPTY))
         return observation
 
@@ -180,8 +178,7 @@ class EdgeTelemetry:
         scope = observation.scope
         span = observation.span
         trace_id: str | None = None
-        if observation.recording:
-            assert span is not None  # noqa: S101 - recording implies a span
+        if span is not None:
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR))
@@ -207,11 +204,10 @@ class EdgeTelemetry:
                     "client": str(client[0]) if client else "unknown",
                 },
             )
-        if observation.dropped_token is not None:
+        if span is not None:
+            span.end()
+        if observation.trace_token is not None:
+            otel_context.detach(observation.trace_token)
+        elif observation.dropped_token is not None:
             dropped_root.reset(observation.dropped_token)
-        elif span is not None:
-            if observation.recording:
-                span.end()
-            if observation.trace_token is not None:
-                otel_context.detach(observation.trace_token)
         request_id_var.reset(observation.context_token)
