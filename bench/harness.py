@@ -253,6 +253,29 @@ def clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("ORDER_SERVICE_", "OTEL_"))}
 
 
+def migrate_embedded(env: Mapping[str, str]) -> None:
+    """Migrate the embedded default's store under env's var dir: a step of its own, not timed
+    (`make run` runs it before `serve`)."""
+    subprocess.run(
+        [sys.executable, "-m", "order_service", "migrate"],
+        env=dict(env),
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+
+
+def seconds_to_ready(
+    label: str, extra: list[str], *, env: Mapping[str, str], work_dir: Path, cpu: str | None
+) -> float:
+    """Start a migrated embedded default (`serve` plus `extra`), wait for /ready = 200, stop it:
+    the seconds from its start to ready."""
+    serve = [sys.executable, "-m", "order_service", "serve", "--port", "{port}", *extra]
+    server = start_server(label, serve, env=env, work_dir=work_dir, ready_path="/ready", cpu=cpu)
+    server.stop()
+    return server.ready_after
+
+
 def service_env(
     seeded: Seeded, work: Path, otlp_endpoint: str, *, separate_worker: bool = True
 ) -> dict[str, str]:
@@ -432,28 +455,13 @@ def _startup(plan: Plan, work: Path, cpu: str | None) -> dict[str, Any]:
     """
     times: dict[str, list[float]] = {"default": [], "one_worker": []}
     base_env = clean_environ()
-    serve = [sys.executable, "-m", "order_service", "serve", "--port", "{port}"]
     for attempt in range(plan.startup_tries):
         for kind, extra in (("default", []), ("one_worker", ["--workers", "1"])):
             var_dir = work / f"embedded-{kind}-{attempt}"
             env = {**base_env, "ORDER_SERVICE_VAR_DIR": str(var_dir)}
-            subprocess.run(
-                [sys.executable, "-m", "order_service", "migrate"],
-                env=env,
-                check=True,
-                capture_output=True,
-                cwd=ROOT,
-            )
-            server = start_server(
-                f"embedded-{kind}-{attempt}",
-                [*serve, *extra],
-                env=env,
-                work_dir=work,
-                ready_path="/ready",
-                cpu=cpu,
-            )
-            server.stop()
-            times[kind].append(server.ready_after)
+            migrate_embedded(env)
+            label = f"embedded-{kind}-{attempt}"
+            times[kind].append(seconds_to_ready(label, extra, env=env, work_dir=work, cpu=cpu))
     for kind, runs in times.items():
         _log(f"start to ready ({kind}): {', '.join(f'{t:.3f}' for t in runs)} s")
     return {

@@ -22,8 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import clean_environ
-from bench.stacks import ROOT, start_server
+from bench.harness import clean_environ, migrate_embedded, seconds_to_ready
+from bench.stacks import ROOT
 
 # `order-service serve` up to its first /ready, minus uvicorn's serving: the CLI's module and
 # the settings first, then the wiring's imports, the key ring and the app's wiring.
@@ -70,8 +70,7 @@ def _instructions(env: dict[str, str], work: Path) -> int:
 def _count_instructions(tries: int) -> None:
     with tempfile.TemporaryDirectory(prefix="order-service-startup-") as tmp:
         env = {**clean_environ(), "ORDER_SERVICE_VAR_DIR": str(Path(tmp) / "var")}
-        migrate = [sys.executable, "-m", "order_service", "migrate"]
-        subprocess.run(migrate, env=env, check=True, capture_output=True, cwd=ROOT)  # noqa: S603 - our own CLI
+        migrate_embedded(env)
         counts = [_instructions(env, Path(tmp)) for _ in range(tries)]
     median = statistics.median(counts) / 1e9
     runs = ", ".join(f"{count / 1e9:.3f}" for count in counts)
@@ -108,26 +107,16 @@ def main() -> None:
         variants[name] = [part for part in extra.split(",") if part]
     walls: dict[str, list[float]] = {name: [] for name in variants}
     cpus: dict[str, list[float]] = {name: [] for name in variants}
-    serve = [sys.executable, "-m", "order_service", "serve", "--port", "{port}"]
     with tempfile.TemporaryDirectory(prefix="order-service-startup-") as tmp:
         work = Path(tmp)
         for attempt in range(args.tries):
             for name, extra in variants.items():
                 var_dir = work / f"{name}-{attempt}"
                 env = {**clean_environ(), "ORDER_SERVICE_VAR_DIR": str(var_dir)}
-                migrate = [sys.executable, "-m", "order_service", "migrate"]
-                subprocess.run(migrate, env=env, check=True, capture_output=True, cwd=ROOT)  # noqa: S603 - our own CLI
+                migrate_embedded(env)
                 cpu_before = _children_cpu()
-                server = start_server(
-                    f"{name}-{attempt}",
-                    [*serve, *extra],
-                    env=env,
-                    work_dir=work,
-                    ready_path="/ready",
-                    cpu=None,
-                )
-                server.stop()
-                walls[name].append(server.ready_after)
+                label = f"{name}-{attempt}"
+                walls[name].append(seconds_to_ready(label, extra, env=env, work_dir=work, cpu=None))
                 cpus[name].append(_children_cpu() - cpu_before)
     for name in variants:
         runs = ", ".join(f"{t:.3f}" for t in walls[name])
