@@ -6,17 +6,14 @@ written), never how fast anything was: speed is read from `make bench`, as ratio
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.bench.commands import run_bench_module
 from tests.conftest import IN_CI
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(180)]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -33,15 +30,7 @@ def wrk() -> str:
 def test_quick_benchmark_measures_every_stack_and_writes_the_table(
     tmp_path: Path, wrk: str, postgres_available: str, redis_available: str
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    printed = run_bench_module("bench", "--quick", "--out", str(tmp_path), timeout=170)
 
     [json_file] = tmp_path.glob("*-quick.json")
     results = json.loads(json_file.read_text())
@@ -75,4 +64,4 @@ def test_quick_benchmark_measures_every_stack_and_writes_the_table(
     assert "| scenario | stack | req/s |" in table
     for name in ("bare ASGI ceiling", "FastAPI peer", "order-service", "pgbench"):
         assert name in table
-    assert "| scenario | stack | req/s |" in done.stdout
+    assert "| scenario | stack | req/s |" in printed
