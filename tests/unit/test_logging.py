@@ -84,6 +84,16 @@ def test_secrets_never_reach_a_line(lines: io.StringIO) -> None:
     assert entry["access_token"] == REDACTED
 
 
+def test_a_field_name_is_judged_the_same_on_every_line(lines: io.StringIO) -> None:
+    # Each name is matched against the secret patterns once and remembered.
+    log = logging.getLogger("order_service.test")
+    for _ in range(3):
+        log.info("attempt", extra={"password": "hunter2", "user_id": 7})
+    entries = logged(lines)
+    assert [entry["password"] for entry in entries] == [REDACTED] * 3
+    assert [entry["user_id"] for entry in entries] == [7] * 3
+
+
 def test_an_exception_is_logged_with_its_trace_and_redacted(lines: io.StringIO) -> None:
     try:
         raise ValueError("Bearer abc.def.ghi leaked into a message")  # noqa: TRY301

@@ -53,7 +53,7 @@ _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 def redact(value: Any, key: str = "") -> Any:  # noqa: ANN401 - any JSON-able field
     """`value` with secrets replaced: by its field name, then by patterns inside text."""
-    if key and _SECRET_KEYS.search(key):
+    if key and _names_secret(key):
         return REDACTED
     if isinstance(value, str):
         return _SECRET_TEXT.sub(REDACTED, value) if _might_hold_secret(value) else value
@@ -64,6 +64,19 @@ def redact(value: Any, key: str = "") -> Any:  # noqa: ANN401 - any JSON-able fi
     if isinstance(value, bytes):
         return redact(value.decode("utf-8", "replace"))
     return value
+
+
+# Field names come from code, so a handful recur on every line: each is matched once.
+_secret_names: dict[str, bool] = {}
+
+
+def _names_secret(key: str) -> bool:
+    known = _secret_names.get(key)
+    if known is None:
+        if len(_secret_names) >= 10_000:
+            _secret_names.clear()  # bounded, should a caller make up field names
+        known = _secret_names[key] = _SECRET_KEYS.search(key) is not None
+    return known
 
 
 def _might_hold_secret(text: str) -> bool:
@@ -159,6 +172,12 @@ class RepeatSampler(logging.Filter):
 def configure_logging(level: str, *, stream: TextIO | None = None) -> None:
     """Route every logger, ours and the libraries', through one handler on stdout."""
     out = stream or sys.stdout
+    # No line shows the caller's file, line, thread or process name, so the records need not
+    # look them up (the stack walk alone is a tenth of a line's cost): the logging HOWTO's
+    # "Optimization" switches.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(out)
     handler.setFormatter(ConsoleFormatter() if out.isatty() else JsonFormatter())
     handler.addFilter(RepeatSampler())
