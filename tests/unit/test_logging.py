@@ -15,8 +15,8 @@ from order_service.platform.logging import (
     JsonFormatter,
     RepeatSampler,
     redact,
-    request_id,
 )
+from order_service.platform.request_context import RequestContext, current_request
 from tests.log_capture import captured_logs, logged
 
 
@@ -44,13 +44,13 @@ def test_every_line_during_a_request_carries_its_request_and_trace_ids(
     lines: io.StringIO,
 ) -> None:
     tracer = TracerProvider().get_tracer("test")
-    token = request_id.set("req-42")
+    token = current_request.set(RequestContext("req-42"))
     try:
         with tracer.start_as_current_span("work") as span:
             logging.getLogger("anywhere.deep").warning("something happened")
             context = span.get_span_context()
     finally:
-        request_id.reset(token)
+        current_request.reset(token)
     logging.getLogger("anywhere").info("after the request")
     during, after = logged(lines)
     assert during["request_id"] == "req-42"

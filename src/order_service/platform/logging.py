@@ -2,8 +2,9 @@
 
 Every line carries `ts` (RFC 3339, UTC), `level`, `event`, `logger`, the request's
 `request_id`, `trace_id` and `span_id` when there is one, and the event's own fields
-(`_log.info("user registered", extra={"user_id": ...})`). Correlation comes from a
-contextvar set once at the HTTP edge, so no code passes ids around by hand.
+(`_log.info("user registered", extra={"user_id": ...})`). Correlation comes from the
+request context set once at the HTTP edge (platform/request_context.py), so no code passes
+ids around by hand.
 
 The standard library's logging is kept (docs/adr/0011-observability-stack.md): every library
 already logs through it, and with one msgspec-encoding formatter a line costs a few
@@ -15,15 +16,12 @@ import re
 import sys
 import time
 from collections.abc import Mapping
-from contextvars import ContextVar
 from typing import Any, TextIO
 
 import msgspec
 
+from order_service.platform.request_context import current_request
 from order_service.platform.tracing import current_span_context
-
-# The current request's id; set once at the HTTP edge, read by the formatter for every line.
-request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 ACCESS_LOGGER = "order_service.access"
 REDACTED = "[redacted]"
@@ -99,9 +97,9 @@ def log_fields(record: logging.LogRecord) -> dict[str, Any]:
         "logger": record.name,
         "pid": record.process,
     }
-    current_request = request_id.get()
-    if current_request is not None:
-        entry["request_id"] = current_request
+    request = current_request.get()
+    if request is not None:
+        entry["request_id"] = request.request_id
     span = current_span_context()
     if span is not None:
         entry["trace_id"] = format(span.trace_id, "032x")

@@ -15,7 +15,6 @@ OpenTelemetry API for a tracer, as the search and image adapters do.
 import functools
 import inspect
 import os
-import random
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -34,45 +33,23 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util.types import Attributes
 
+from order_service.platform.request_context import current_request, untraced_request
+
 DEFAULT_SERVICE_NAME = "order-service"
 _RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
 # Set by the HTTP edge around the one start_span call whose root it has already sampled in.
 _sampled_by_edge: ContextVar[bool] = ContextVar("sampled_by_edge", default=False)
 _global_provider_set: list[bool] = []
-_random_bits = random.getrandbits
-
-
-class UnsampledRoot:
-    """A new root the edge's sampler dropped: ids for its logs and outbound calls, drawn only
-    when something asks (a log line, an outbound call, a span a library starts), which most
-    requests never do; from then on they stay the same for the whole request."""
-
-    __slots__ = ("_drawn",)
-
-    def __init__(self) -> None:
-        self._drawn: SpanContext | None = None
-
-    def get_span_context(self) -> SpanContext:
-        if self._drawn is None:
-            self._drawn = SpanContext(
-                _random_bits(128) or 1, _random_bits(64) or 1, is_remote=False
-            )
-        return self._drawn
-
-
-# Set by the HTTP edge for the life of a request whose new root its sampler dropped, instead
-# of a span in the OpenTelemetry context: attaching one costs more than the rest of the
-# tracing of such a request (docs/observability.md, "Cost"). The use-case wrappers skip their
-# spans for one read of it; logs, the SDK's sampler and id generator read it too.
-dropped_root: ContextVar[UnsampledRoot | None] = ContextVar("dropped_root", default=None)
 
 
 def _inside_dropped_trace() -> bool:
     """Whether what runs now belongs to a trace that is not recorded: a request the edge's
     sampler dropped, or a span the SDK did not sample. A span started here would be dropped
     too, but only after paying most of a recorded span's price, so ours are skipped."""
-    if dropped_root.get() is not None:
-        return True
+    return untraced_request() is not None or _inside_unsampled_span()
+
+
+def _inside_unsampled_span() -> bool:
     current = trace.get_current_span().get_span_context()
     return current.is_valid and not current.trace_flags.sampled
 
@@ -82,8 +59,8 @@ def current_span_context() -> SpanContext | None:
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
         return context
-    root = dropped_root.get()
-    return None if root is None else root.get_span_context()
+    root = untraced_request()
+    return None if root is None else root.unsampled_span_context()
 
 
 @contextmanager
@@ -174,7 +151,7 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
         """The configured ratio sampler, except for roots the HTTP edge has already sampled in.
 
         Under a ratio sampler most requests are dropped; for those the edge skips the SDK and
-        sets `dropped_root` instead (a fraction of the cost), and it hands the SDK only the
+        marks the request untraced instead (a fraction of the cost), and it hands the SDK only the
         roots it drew, which must then be kept, or the ratio would apply twice. A span that a
         library starts inside a dropped request is dropped too: it belongs to that trace.
         """
@@ -194,7 +171,7 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
         ) -> SamplingResult:
             if _sampled_by_edge.get():
                 return SamplingResult(SamplingDecision.RECORD_AND_SAMPLE, attributes, trace_state)
-            if dropped_root.get() is not None:
+            if untraced_request() is not None:
                 return SamplingResult(SamplingDecision.DROP, None, trace_state)
             return self._delegate.should_sample(
                 parent_context, trace_id, name, kind, attributes, links, trace_state
@@ -208,8 +185,10 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
         id, so its outbound `traceparent` names the trace the request's logs name."""
 
         def generate_trace_id(self) -> int:
-            root = dropped_root.get()
-            return super().generate_trace_id() if root is None else root.get_span_context().trace_id
+            root = untraced_request()
+            if root is None:
+                return super().generate_trace_id()
+            return root.unsampled_span_context().trace_id
 
     attributes: dict[str, str] = {"service.version": service_version}
     named_in_resource = "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
@@ -301,8 +280,10 @@ def _spanned(
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Awaitable[Any]:  # noqa: ANN401 - any method
         # Not a coroutine function itself: where no span is wanted, the caller awaits the
-        # method's own coroutine, with no frame of ours in between.
-        if _inside_dropped_trace():
+        # method's own coroutine, with no frame of ours in between. The dropped request,
+        # by far the most common case, is tested inline: this runs on every use-case call.
+        request = current_request.get()
+        if (request is not None and request.untraced) or _inside_unsampled_span():
             return method(*args, **kwargs)
         return spanned(*args, **kwargs)
 
@@ -313,11 +294,9 @@ __all__ = [
     "SpanKind",
     "Tracer",
     "Tracing",
-    "UnsampledRoot",
     "child_span",
     "current_span_context",
     "current_traceparent",
-    "dropped_root",
     "trace",
     "trace_methods",
     "tracing",

@@ -23,9 +23,9 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from order_service.platform.logging import ACCESS_LOGGER
-from order_service.platform.logging import request_id as request_id_var
 from order_service.platform.metrics import Metrics
-from order_service.platform.tracing import Tracing, UnsampledRoot, dropped_root
+from order_service.platform.request_context import RequestContext, current_request
+from order_service.platform.tracing import Tracing
 
 UNMATCHED = "unmatched"  # the `handler` label and span name of every path no route knows
 _access = logging.getLogger(ACCESS_LOGGER)
@@ -70,16 +70,15 @@ class RequestIds:
         return client_id or f"{self._prefix}-{next(self._counter):x}", has_parent
 
 
-class Observation:
-    """One request in progress, from arrival to the last byte."""
+class Observation(RequestContext):
+    """One request in progress, from arrival to the last byte; also the request context its
+    logs and spans read (so a request sets one context variable)."""
 
     __slots__ = (
         "context_token",
         "draw",
-        "dropped_token",
         "handler",
         "probe",
-        "request_id",
         "scope",
         "span",
         "started",
@@ -95,18 +94,17 @@ class Observation:
         probe: bool,
         draw: float,
     ) -> None:
+        super().__init__(request_id)
         self.started = time.perf_counter()
         self.scope = scope
         self.handler = handler
         self.probe = probe
-        self.request_id = request_id
         # One draw decides both samples, so a traced request's access-log line is kept too
         # (when the log rate is at least the trace rate); each rate still holds on its own.
         self.draw = draw
-        self.context_token = request_id_var.set(request_id)
+        self.context_token = current_request.set(self)
         self.span: Span | None = None  # only a sampled one: exported, with its attributes
         self.trace_token: Token[Context] | None = None
-        self.dropped_token: Token[UnsampledRoot | None] | None = None
 
 
 class EdgeTelemetry:
@@ -143,7 +141,7 @@ class EdgeTelemetry:
             # marked, so logs, outbound calls and library spans still share one trace id, at a
             # fraction of the SDK's cost; a drawn one goes to the SDK, which must keep it.
             if observation.draw >= rate:
-                observation.dropped_token = dropped_root.set(UnsampledRoot())
+                observation.untraced = True
                 return observation
             with tracing.sampled_root():
                 span = self._sdk_span(tracing.tracer, scope, _EMPTY, handler)
@@ -208,6 +206,4 @@ class EdgeTelemetry:
             span.end()
         if observation.trace_token is not None:
             otel_context.detach(observation.trace_token)
-        elif observation.dropped_token is not None:
-            dropped_root.reset(observation.dropped_token)
-        request_id_var.reset(observation.context_token)
+        current_request.reset(observation.context_token)
