@@ -52,9 +52,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument(
-        "--builds", default="off,on", help="comma-separated: off, on, metrics, logs, traces"
+        "--builds",
+        default="off,on",
+        help="comma-separated: off, on, metrics, logs, traces, traces0",
     )
-    parser.add_argument("--ablation", action="store_true", help="also metrics, logs, traces")
+    parser.add_argument(
+        "--ablation", action="store_true", help="also metrics, logs, traces, traces0"
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("needs valgrind (Debian package valgrind)")
@@ -64,7 +68,8 @@ def main() -> None:
         endpoint = stack.enter_context(otlp_sink()).endpoint
         var = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         builds = observability_builds(endpoint, ablation=True)
-        names = args.builds.split(",") + (["metrics", "logs", "traces"] if args.ablation else [])
+        ablation = ["metrics", "logs", "traces", "traces0"] if args.ablation else []
+        names = args.builds.split(",") + ablation
         for number, name in enumerate(names):
             run_dir = var / f"{number}-{name}"
             out_dir = run_dir / "callgrind"
