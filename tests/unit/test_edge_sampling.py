@@ -1,11 +1,13 @@
 """Under a ratio sampler the edge draws new roots itself; the SDK keeps exactly those it drew."""
 
 import random
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 from order_service.adapters.http.observability import EdgeTelemetry
 from order_service.platform.tracing import (
@@ -19,6 +21,7 @@ from order_service.platform.tracing import (
 from tests.otlp_receiver import Receiver, otlp_receiver
 
 REQUESTS = 2000
+LOW_64_BITS = 2**64 - 1
 
 
 @pytest.fixture
@@ -56,6 +59,35 @@ def test_the_configured_ratio_of_new_roots_is_exported_and_no_more(
     assert len({trace_id for trace_id, _ in served}) == REQUESTS  # every request has its own
     assert 0.2 * REQUESTS < len(sampled) < 0.3 * REQUESTS
     assert sorted(int.from_bytes(s.trace_id) for _, s in receiver.spans) == sorted(sampled)
+    # Each trace id carries the decision as TraceIdRatioBased reads it, so a downstream
+    # service sampling by trace id at the same rate keeps the same traces.
+    bound = TraceIdRatioBased.get_bound_for_rate(0.25)
+    assert all(((trace_id & LOW_64_BITS) < bound) is kept for trace_id, kept in served)
+
+
+@pytest.mark.parametrize("sampler", ["traceidratio", "parentbased_traceidratio"])
+def test_every_span_of_a_sampled_request_is_recorded(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, sampler: str
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
+    seeded = random.Random(11)  # noqa: S311 - a seeded draw makes the count reproducible
+    edge = EdgeTelemetry(metrics=None, log_sample_rate=0.0, draw=seeded.random)
+    scope = {"method": "GET", "path": "/v1/users/1", "headers": [], "client": ("c", 1)}
+    with tracing(service_version="test") as traces:
+        assert traces is not None
+        edge.tracing = traces
+        for _ in range(400):
+            observation = edge.begin(scope, "/v1/users/{id}", probe=False)
+            with child_span(traces.tracer, "use case"):
+                pass
+            edge.end(observation, 200, bytes_in=0, bytes_out=0)
+    names_by_trace: defaultdict[bytes, list[str]] = defaultdict(list)
+    for _, span in receiver.spans:
+        names_by_trace[span.trace_id].append(span.name)
+    assert 60 < len(names_by_trace) < 140
+    whole = ["GET /v1/users/{id}", "use case"]
+    assert all(sorted(names) == whole for names in names_by_trace.values())
 
 
 def test_an_incoming_sampled_traceparent_is_followed_whatever_the_ratio(

@@ -17,8 +17,7 @@ import inspect
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
@@ -33,12 +32,14 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util.types import Attributes
 
-from order_service.platform.request_context import current_request, untraced_request
+from order_service.platform.request_context import (
+    TWO_TO_64,
+    current_request,
+    untraced_request,
+)
 
 DEFAULT_SERVICE_NAME = "order-service"
 _RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
-# Set by the HTTP edge around the one start_span call whose root it has already sampled in.
-_sampled_by_edge: ContextVar[bool] = ContextVar("sampled_by_edge", default=False)
 _global_provider_set: list[bool] = []
 
 
@@ -91,15 +92,14 @@ class Tracing:
 
     tracer: Tracer
     root_rate: float | None = None
+    # A new root is sampled when its draw times 2**64 is below this: TraceIdRatioBased's bound
+    # on a trace id's low 64 bits, which `RequestContext.trace_id` fills with the draw. An int,
+    # so that comparing it with the float product is exact.
+    root_bound: int = field(init=False)
 
-    @contextmanager
-    def sampled_root(self) -> Iterator[None]:
-        """Spans started inside are sampled: the edge has drawn this root into the sample."""
-        token = _sampled_by_edge.set(True)
-        try:
-            yield
-        finally:
-            _sampled_by_edge.reset(token)
+    def __post_init__(self) -> None:
+        rate = 1.0 if self.root_rate is None else self.root_rate
+        object.__setattr__(self, "root_bound", round(rate * TWO_TO_64))
 
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -148,12 +148,13 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
     from opentelemetry.util.types import Attributes  # noqa: PLC0415
 
     class EdgeFirstSampler(Sampler):
-        """The configured ratio sampler, except for roots the HTTP edge has already sampled in.
+        """The configured sampler, except inside a request whose root the HTTP edge dropped.
 
-        Under a ratio sampler most requests are dropped; for those the edge skips the SDK and
-        marks the request untraced instead (a fraction of the cost), and it hands the SDK only the
-        roots it drew, which must then be kept, or the ratio would apply twice. A span that a
-        library starts inside a dropped request is dropped too: it belongs to that trace.
+        Under a ratio sampler the edge draws new roots itself and marks most requests
+        untraced instead of asking the SDK (a fraction of the cost). A span that a library
+        starts inside such a request belongs to that dropped trace, so it is dropped at once.
+        The roots the edge drew in get a trace id whose low bits carry the draw
+        (`RequestTraceIds`), so the ratio sampler keeps them, and their children, by itself.
         """
 
         def __init__(self, delegate: Sampler) -> None:
@@ -169,8 +170,6 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
             links: Sequence[Any] | None = None,
             trace_state: Any = None,  # noqa: ANN401 - the SDK's signature
         ) -> SamplingResult:
-            if _sampled_by_edge.get():
-                return SamplingResult(SamplingDecision.RECORD_AND_SAMPLE, attributes, trace_state)
             if untraced_request() is not None:
                 return SamplingResult(SamplingDecision.DROP, None, trace_state)
             return self._delegate.should_sample(
@@ -180,15 +179,15 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
         def get_description(self) -> str:
             return f"EdgeFirst{{{self._delegate.get_description()}}}"
 
-    class DroppedRootIds(RandomIdGenerator):
-        """A span started with no parent inside a dropped request gets that request's trace
-        id, so its outbound `traceparent` names the trace the request's logs name."""
+    class RequestTraceIds(RandomIdGenerator):
+        """A root started inside a request gets the request's trace id: the one its logs
+        name, and whose low bits carry the edge's sampling draw (`RequestContext.trace_id`)."""
 
         def generate_trace_id(self) -> int:
-            root = untraced_request()
-            if root is None:
+            request = current_request.get()
+            if request is None:
                 return super().generate_trace_id()
-            return root.unsampled_span_context().trace_id
+            return request.trace_id()
 
     attributes: dict[str, str] = {"service.version": service_version}
     named_in_resource = "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
@@ -201,7 +200,7 @@ def tracing(*, service_version: str) -> Iterator[Tracing | None]:
         parent_based = os.environ["OTEL_TRACES_SAMPLER"].strip().lower().startswith("parent")
         sampler = EdgeFirstSampler(ParentBased(ratio) if parent_based else ratio)
     provider = TracerProvider(
-        resource=Resource.create(attributes), sampler=sampler, id_generator=DroppedRootIds()
+        resource=Resource.create(attributes), sampler=sampler, id_generator=RequestTraceIds()
     )
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     # Also the process-wide provider, for code that asks the OpenTelemetry API for a tracer

@@ -24,7 +24,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from order_service.platform.logging import ACCESS_LOGGER
 from order_service.platform.metrics import Metrics
-from order_service.platform.request_context import RequestContext, current_request
+from order_service.platform.request_context import TWO_TO_64, RequestContext, current_request
 from order_service.platform.tracing import Tracing
 
 UNMATCHED = "unmatched"  # the `handler` label and span name of every path no route knows
@@ -76,7 +76,6 @@ class Observation(RequestContext):
 
     __slots__ = (
         "context_token",
-        "draw",
         "handler",
         "probe",
         "scope",
@@ -94,14 +93,13 @@ class Observation(RequestContext):
         probe: bool,
         draw: float,
     ) -> None:
-        super().__init__(request_id)
+        # One draw decides both samples, so a traced request's access-log line is kept too
+        # (when the log rate is at least the trace rate); each rate still holds on its own.
+        super().__init__(request_id, draw)
         self.started = time.perf_counter()
         self.scope = scope
         self.handler = handler
         self.probe = probe
-        # One draw decides both samples, so a traced request's access-log line is kept too
-        # (when the log rate is at least the trace rate); each rate still holds on its own.
-        self.draw = draw
         self.context_token = current_request.set(self)
         self.span: Span | None = None  # only a sampled one: exported, with its attributes
         self.trace_token: Token[Context] | None = None
@@ -140,11 +138,11 @@ class EdgeTelemetry:
             # A new root under a ratio sampler: drawn here. A dropped one (most) is only
             # marked, so logs, outbound calls and library spans still share one trace id, at a
             # fraction of the SDK's cost; a drawn one goes to the SDK, which must keep it.
-            if observation.draw >= rate:
+            if observation.draw * TWO_TO_64 >= tracing.root_bound:
                 observation.untraced = True
                 return observation
-            with tracing.sampled_root():
-                span = self._sdk_span(tracing.tracer, scope, _EMPTY, handler)
+            # Its trace id will carry the draw, so the SDK's ratio sampler keeps it too.
+            span = self._sdk_span(tracing.tracer, scope, _EMPTY, handler)
         else:
             parent: Context = propagate.extract(headers, getter=_GETTER)
             span = self._sdk_span(tracing.tracer, scope, parent, handler)
