@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import (
     INVALID_SPAN,
@@ -266,15 +267,20 @@ def _spanned(
     attributes: dict[str, str],
 ) -> Callable[..., Awaitable[Any]]:
     async def spanned(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - any method
-        with tracer.start_as_current_span(
-            name, kind=kind, attributes=attributes, record_exception=False
-        ) as span:
-            try:
-                return await method(*args, **kwargs)
-            except Exception as error:
-                # Domain outcomes (not found, conflict) are errors of the call, recorded by type.
-                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-                raise
+        # start_span, attach and end by hand: the API's start_as_current_span wraps the same
+        # calls in two generator-based context managers, a fifth of a traced call's cost.
+        span = tracer.start_span(name, kind=kind, attributes=attributes, record_exception=False)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            return await method(*args, **kwargs)
+        except Exception as error:
+            # Domain outcomes (not found, conflict) are errors of the call, recorded by type
+            # only: an exception's message may carry a caller's data.
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            raise
+        finally:
+            otel_context.detach(token)
+            span.end()
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Awaitable[Any]:  # noqa: ANN401 - any method
