@@ -64,6 +64,17 @@ class BlobStore(Protocol):
         ...
 
 
+StoredLookup = Callable[[], Awaitable[bytes | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A thumbnail's bytes, and whether they were rendered now or found already stored."""
+
+    body: bytes
+    rendered: bool
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedImage:
     """What the codec learnt from an upload it checked end to end."""
@@ -98,6 +109,19 @@ class ImageCodec(Protocol):
         """The variant's bytes, from the original's bytes or its local file (BlobStore.local_path);
         raises OriginalMissing when that file is gone. With `store_at` (the variant's local
         file) the codec also writes the variant there, atomically and without fsync."""
+        ...
+
+    async def stored_or_render(
+        self, source: Path, spec: ThumbnailSpec, store_at: Path, *, stored: StoredLookup
+    ) -> Variant:
+        """For a local store: the complete variant at `store_at`, else one rendered from the
+        original's file `source` and written there (atomically, without fsync).
+
+        The renderer looks at `store_at` before rendering, so the server need not look first.
+        `stored` is the server's own look in the store (None when missing or torn), which the
+        codec calls only when the render cannot start soon (the pool is full, or no worker
+        came free within its patience): a stored variant never waits behind renders for long.
+        """
         ...
 
 
@@ -338,24 +362,42 @@ class Images:
         return Thumbnail(body=body, format=spec.format, etag=etag)
 
     async def _load_or_render(self, image_id: str, spec: ThumbnailSpec, key: str) -> bytes:
+        source = self._blobs.local_path(original_key(image_id))
+        target = self._blobs.local_path(variant_key(key))
+        if source is None or target is None:
+            body = await self._load_or_render_remote(image_id, spec, key)
+        else:
+            await self.info(image_id)  # unknown ids are 404 before any work
+            started = time.perf_counter()
+            # A local store: the renderer looks for the variant, reads the original and writes
+            # the variant itself, which spares the server a thread hop per file (ADR 0030, 2e).
+            variant = await self._codec.stored_or_render(
+                source, spec, target, stored=lambda: self._stored(key, spec)
+            )
+            self._metrics.cache_lookup("blob", hit=not variant.rendered)
+            if variant.rendered:
+                self._metrics.rendered(spec, time.perf_counter() - started)
+            body = variant.body
+        self._cache.put(key, body)
+        return body
+
+    async def _stored(self, key: str, spec: ThumbnailSpec) -> bytes | None:
         stored = await self._blobs.get(variant_key(key))
         if stored is not None and not looks_complete(stored, spec.format):
-            stored = None  # a write torn by a crash (variants are not fsynced): render again
-        self._metrics.cache_lookup("blob", hit=stored is not None)
-        if stored is None:
-            source: bytes | Path | None = self._blobs.local_path(original_key(image_id))
-            target = self._blobs.local_path(variant_key(key))
-            if source is None:
-                _, source = await self.original(image_id)
-            else:
-                await self.info(image_id)  # unknown ids are 404 before any work
-            started = time.perf_counter()
-            # A local store: the renderer reads the original and writes the variant itself,
-            # which spares the server a hand-off per file (docs/adr/0030).
-            stored = await self._codec.render(source, spec, store_at=target)
-            self._metrics.rendered(spec, time.perf_counter() - started)
-            if target is None:
-                # Not fsynced: a variant lost in a crash is rendered again; an original is not.
-                await self._blobs.put(variant_key(key), stored, durable=False)
-        self._cache.put(key, stored)
+            return None  # a write torn by a crash (variants are not fsynced): render again
         return stored
+
+    async def _load_or_render_remote(self, image_id: str, spec: ThumbnailSpec, key: str) -> bytes:
+        """The variant from a store the renderer cannot reach (S3): the server looks for it,
+        and on a miss sends the original's bytes to be rendered and stores the result."""
+        stored = await self._stored(key, spec)
+        self._metrics.cache_lookup("blob", hit=stored is not None)
+        if stored is not None:
+            return stored
+        _, original = await self.original(image_id)
+        started = time.perf_counter()
+        body = await self._codec.render(original, spec)
+        self._metrics.rendered(spec, time.perf_counter() - started)
+        # Not fsynced: a variant lost in a crash is rendered again; an original is not.
+        await self._blobs.put(variant_key(key), body, durable=False)
+        return body
