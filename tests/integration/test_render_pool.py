@@ -1,6 +1,8 @@
 """The bounded render pool with real Pillow workers: isolation, shedding, deadlines, crashes."""
 
 import asyncio
+import os
+import signal
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -8,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from order_service.adapters.images import render_worker
-from order_service.adapters.images.render_pool import PoolImageCodec, PoolKind
+from order_service.adapters.images.render_pool import PoolImageCodec, PoolKind, ProcessRenderPool
 from order_service.application.deadline import deadline_after
 from order_service.application.images import Variant
 from order_service.domain.images import (
@@ -104,6 +106,21 @@ async def test_a_cancelled_request_frees_its_slot(process_pool: PoolImageCodec) 
         await task
     await idle(process_pool)
     assert (await process_pool.inspect(samples.photo_jpeg(64, 48))).width == 64
+
+
+async def test_a_worker_that_died_while_idle_is_replaced_before_the_next_render(
+    process_pool: PoolImageCodec,
+) -> None:
+    before = int(await process_pool._run(pool_tasks.pid))
+    os.kill(before, signal.SIGKILL)  # the OOM killer, or an operator
+    pool = process_pool._pool
+    assert isinstance(pool, ProcessRenderPool)
+    (idle,) = pool._idle
+    async with asyncio.timeout(10):
+        assert await idle.reader.read() == b""  # the end of its socket: it is gone
+    assert not idle.alive
+    after = int(await process_pool._run(pool_tasks.pid))
+    assert after != before
 
 
 async def test_a_codec_bug_fails_its_request_and_the_worker_serves_on(

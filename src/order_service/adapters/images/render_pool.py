@@ -77,8 +77,10 @@ def _rejection(error: codec_values.CodecRejection) -> ImageRejected | OriginalMi
 _MAX_REPLY = 256 * 1024 * 1024
 # How long a render that may find its variant stored waits in line for a worker before the
 # server looks in the store itself: the bound on how long a stored variant waits behind
-# renders (docs/adr/0030-image-thumbnailer.md, 2e).
-STORED_PATIENCE_SECONDS = 0.02
+# renders (docs/adr/0030-image-thumbnailer.md, 2e). 50 ms: about a blob read from S3, and
+# longer than the wait in line that a few renders in flight cause (at 20 ms, 3 renders of a
+# 1080p photo queued behind one another already paid the server's lookup on each).
+STORED_PATIENCE_SECONDS = 0.05
 
 
 class _LookWhileQueued:
@@ -146,6 +148,13 @@ class _Worker:
         if size > _MAX_REPLY:
             raise render_worker.MalformedReply(f"a reply of {size} bytes")
         return await self.reader.readexactly(size)
+
+    @property
+    def alive(self) -> bool:
+        """False once its end of the socket closed: the process died (the OOM killer, an
+        operator). The loop reads the socket while the worker is idle, so this is a flag to
+        read, where `process.is_alive()` is a poll(2) on every render."""
+        return not self.reader.at_eof()
 
     def kill(self) -> None:
         self.writer.close()
@@ -221,7 +230,7 @@ class ProcessRenderPool:
         while True:
             while self._idle:
                 worker = self._idle.pop()
-                if worker.process.is_alive():
+                if worker.alive:
                     return worker
                 self._discard(worker)  # died while idle (the OOM killer, an operator)
             if self._closed:
