@@ -83,6 +83,7 @@ class FakeImageCodec:
     def __init__(self, capacity: int = 100) -> None:
         self.inspected: list[bytes] = []
         self.rendered: list[ThumbnailSpec] = []
+        self.looked = 0  # stored_or_render calls: the renderer asked to look in the store
         self.gate: asyncio.Event | None = None
         self.capacity = capacity
         self.running = 0
@@ -123,6 +124,7 @@ class FakeImageCodec:
         *,
         stored: StoredLookup,  # noqa: ARG002 - no queue here: the renderer always looks itself
     ) -> Variant:
+        self.looked += 1
         found = await asyncio.to_thread(_read, store_at)
         if found is not None and looks_complete(found, spec.format):
             return Variant(found, rendered=False)

@@ -19,6 +19,7 @@ from order_service.domain.images import (
     looks_complete,
 )
 from tests import image_samples as samples
+from tests.fakes.images import FakeImageCodec
 from tests.unit.test_images_use_case import Recorder
 
 SPEC = ThumbnailSpec(width=96, height=96, fit=Fit.COVER, format=ImageFormat.PNG, quality=80)
@@ -60,3 +61,51 @@ async def test_the_renderer_writes_the_variant_where_another_replica_finds_it(
         assert ("blob", True) in second_metrics.lookups
     finally:
         codec.close()
+
+
+class CountingStore(FilesystemBlobStore):
+    """The filesystem store, counting the variant lookups the server makes."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.variant_gets = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.variant_gets += key.startswith("variants/")
+        return await super().get(key)
+
+
+async def test_the_server_looks_first_once_most_misses_are_in_the_store(tmp_path: Path) -> None:
+    codec = FakeImageCodec()
+    caller = Principal(subject=uuid.uuid4(), roles=frozenset())
+    specs = [
+        ThumbnailSpec(width=side, height=side, fit=Fit.COVER, format=ImageFormat.PNG, quality=80)
+        for side in range(40, 72)
+    ]
+
+    def replica() -> tuple[Images, CountingStore]:
+        blobs = CountingStore(tmp_path)
+        images = Images(
+            blobs=blobs,
+            repository=BlobImageRepository(blobs),
+            codec=codec,
+            cache=ByteBudgetCache(1 << 20),
+            limits=ThumbnailLimits(),
+            max_upload_bytes=1 << 10,
+            quality=80,
+        )
+        return images, blobs
+
+    first, first_blobs = replica()
+    image_id = (await first.upload(caller, b"IMG stored share")).info.id
+    for spec in specs:  # all new: the renderer looks, the server never does
+        await first.thumbnail(image_id, spec)
+    assert (codec.looked, first_blobs.variant_gets, len(codec.rendered)) == (32, 0, 32)
+
+    second, second_blobs = replica()  # a fresh memory: every variant is in the store
+    codec.looked = 0
+    for spec in specs:
+        await second.thumbnail(image_id, spec)
+    assert len(codec.rendered) == 32  # none rendered again
+    assert codec.looked == 1  # the first find showed the store has them: the server looks
+    assert second_blobs.variant_gets == 31

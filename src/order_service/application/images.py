@@ -231,6 +231,32 @@ class ByteBudgetCache:
         return len(self._lru)
 
 
+class StoredShare:
+    """How often a variant missing from memory was found in the blob store, lately.
+
+    Counts over about the last `window` such lookups (both counts are halved when the window
+    fills, so recent ones weigh most). `likely` says whether the next one is worth looking for
+    from the server first: above a quarter found, one thread hop per lookup costs less than
+    sending each stored variant's request through a render worker (ADR 0030, 2e).
+    """
+
+    def __init__(self, window: int = 64) -> None:
+        self._window = window
+        self._found = 0
+        self._seen = 0
+
+    def record(self, *, found: bool) -> None:
+        self._seen += 1
+        self._found += found
+        if self._seen >= self._window:
+            self._seen //= 2
+            self._found //= 2
+
+    @property
+    def likely(self) -> bool:
+        return self._found * 4 > self._seen
+
+
 # --- use cases -----------------------------------------------------------------------------
 
 
@@ -272,6 +298,7 @@ class Images:
         self._max_upload_bytes = max_upload_bytes
         self._metrics = metrics or NoMetrics()
         self._flight: SingleFlight[bytes] = SingleFlight()
+        self._stored_share = StoredShare()
 
     async def upload(
         self,
@@ -368,17 +395,36 @@ class Images:
             body = await self._load_or_render_remote(image_id, spec, key)
         else:
             await self.info(image_id)  # unknown ids are 404 before any work
-            started = time.perf_counter()
-            # A local store: the renderer looks for the variant, reads the original and writes
-            # the variant itself, which spares the server a thread hop per file (ADR 0030, 2e).
+            body = await self._load_or_render_local(spec, key, source, target)
+        self._cache.put(key, body)
+        return body
+
+    async def _load_or_render_local(
+        self, spec: ThumbnailSpec, key: str, source: Path, target: Path
+    ) -> bytes:
+        """A store the renderer reads and writes itself (the filesystem). While most variants
+        missing from memory are not stored either, the renderer looks for the variant before
+        rendering it, which spares the server a thread hop per render; while most are stored
+        (after a restart, or more variants in use than memory holds), the server looks first,
+        as a render worker's round trip costs more than that hop (ADR 0030, 2e)."""
+        started = time.perf_counter()
+        if self._stored_share.likely:
+            stored = await self._stored(key, spec)
+            self._stored_share.record(found=stored is not None)
+            self._metrics.cache_lookup("blob", hit=stored is not None)
+            if stored is not None:
+                return stored
+            body = await self._codec.render(source, spec, store_at=target)
+        else:
             variant = await self._codec.stored_or_render(
                 source, spec, target, stored=lambda: self._stored(key, spec)
             )
+            self._stored_share.record(found=not variant.rendered)
             self._metrics.cache_lookup("blob", hit=not variant.rendered)
-            if variant.rendered:
-                self._metrics.rendered(spec, time.perf_counter() - started)
+            if not variant.rendered:
+                return variant.body
             body = variant.body
-        self._cache.put(key, body)
+        self._metrics.rendered(spec, time.perf_counter() - started)
         return body
 
     async def _stored(self, key: str, spec: ThumbnailSpec) -> bytes | None:
