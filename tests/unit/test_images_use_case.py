@@ -261,14 +261,15 @@ def test_the_pool_gauges_follow_every_change_of_the_render_pool() -> None:
 
 def test_the_stored_share_follows_the_recent_lookups() -> None:
     share = StoredShare(window=8)
-    assert not share.likely  # nothing seen: the renderer looks
+    verdicts = [share.likely]  # nothing seen: the renderer looks
     for _ in range(8):
         share.record(found=False)
     share.record(found=True)
-    assert not share.likely  # one found in five
+    verdicts.append(share.likely)  # one found in five
     for _ in range(3):
         share.record(found=True)
-    assert share.likely  # the store has most of them now
+    verdicts.append(share.likely)  # the store has most of them now
     for _ in range(16):
         share.record(found=False)
-    assert not share.likely  # and old finds fade
+    verdicts.append(share.likely)  # and old finds fade
+    assert verdicts == [False, False, True, False]
