@@ -86,6 +86,9 @@ def main() -> None:
                 if spent is None:
                     line += f" | {name}: a worker retired, round not counted"
                     continue
+                if not run["requests"]:
+                    line += f" | {name}: no request answered, round not counted"
+                    continue
                 server = spent.pop(int(service["pid"])) / run["requests"] * 1e3
                 workers = sum(spent.values()) / run["requests"] * 1e3
                 rows[name].append((run["rps"], server, workers))
