@@ -172,6 +172,19 @@ async def occupy(codec: PoolImageCodec) -> "asyncio.Future[bytes]":
     return busy
 
 
+Busy = tuple[PoolImageCodec, "asyncio.Future[bytes]"]
+
+
+@pytest.fixture
+async def one_busy_worker() -> AsyncIterator[Busy]:
+    """A pool of one worker, busy with a render that lasts until cancelled; a short patience."""
+    codec = PoolImageCodec(kind="process", workers=1, queue=1, stored_patience=0.01)
+    busy = await occupy(codec)
+    yield codec, busy
+    busy.cancel()
+    codec.close()
+
+
 async def test_the_worker_sends_back_a_stored_variant_and_renders_a_torn_one_again(
     process_pool: PoolImageCodec, original: Path, tmp_path: Path
 ) -> None:
@@ -188,50 +201,38 @@ async def test_the_worker_sends_back_a_stored_variant_and_renders_a_torn_one_aga
 
 
 async def test_a_stored_variant_does_not_wait_behind_a_render(
-    original: Path, tmp_path: Path
+    one_busy_worker: Busy, original: Path, tmp_path: Path
 ) -> None:
-    codec = PoolImageCodec(kind="process", workers=1, queue=1, stored_patience=0.01)
-    try:
-        busy = await occupy(codec)
+    codec, busy = one_busy_worker
 
-        async def found() -> bytes | None:
-            return b"stored by another replica"
+    async def found() -> bytes | None:
+        return b"stored by another replica"
 
-        variant = await codec.stored_or_render(original, SPEC, tmp_path / "v.webp", stored=found)
-        assert variant == Variant(b"stored by another replica", rendered=False)
-        assert not busy.done()  # answered while the render it would have waited for still runs
-        assert codec.admitted == 1
-        busy.cancel()
-        await idle(codec)
-    finally:
-        codec.close()
+    variant = await codec.stored_or_render(original, SPEC, tmp_path / "v.webp", stored=found)
+    assert variant == Variant(b"stored by another replica", rendered=False)
+    assert not busy.done()  # answered while the render it would have waited for still runs
+    assert codec.admitted == 1
 
 
 async def test_a_render_whose_variant_is_not_stored_keeps_its_place_in_line(
-    original: Path, tmp_path: Path
+    one_busy_worker: Busy, original: Path, tmp_path: Path
 ) -> None:
-    codec = PoolImageCodec(kind="process", workers=1, queue=1, stored_patience=0.01)
-    try:
-        busy = await occupy(codec)
-        looked = asyncio.Event()
+    codec, busy = one_busy_worker
+    looked = asyncio.Event()
 
-        async def missing() -> bytes | None:
-            looked.set()
-            return None
+    async def missing() -> bytes | None:
+        looked.set()
+        return None
 
-        target = tmp_path / "v.webp"
-        waiting = asyncio.ensure_future(
-            codec.stored_or_render(original, SPEC, target, stored=missing)
-        )
-        async with asyncio.timeout(10):
-            await looked.wait()
-        assert not waiting.done()
-        busy.cancel()  # its worker is killed: the waiting render gets the replacement
-        variant = await waiting
-        assert variant.rendered
-        assert target.read_bytes() == variant.body
-    finally:
-        codec.close()
+    target = tmp_path / "v.webp"
+    waiting = asyncio.ensure_future(codec.stored_or_render(original, SPEC, target, stored=missing))
+    async with asyncio.timeout(10):
+        await looked.wait()
+    assert not waiting.done()
+    busy.cancel()  # its worker is killed: the waiting render gets the replacement
+    variant = await waiting
+    assert variant.rendered
+    assert target.read_bytes() == variant.body
     assert codec.admitted == 0
 
 
@@ -261,35 +262,29 @@ async def test_at_capacity_a_stored_variant_is_served_and_a_render_shed(
 
 
 async def test_a_request_cancelled_while_the_server_looks_stops_the_look_and_frees_its_slot(
-    original: Path, tmp_path: Path
+    one_busy_worker: Busy, original: Path, tmp_path: Path
 ) -> None:
-    codec = PoolImageCodec(kind="process", workers=1, queue=1, stored_patience=0.01)
-    try:
-        busy = await occupy(codec)
-        looking, stopped = asyncio.Event(), asyncio.Event()
+    codec, busy = one_busy_worker
+    looking, stopped = asyncio.Event(), asyncio.Event()
 
-        async def slow() -> bytes | None:
-            looking.set()
-            try:
-                await asyncio.Event().wait()  # a store that does not answer
-            except asyncio.CancelledError:
-                stopped.set()
-                raise
-            return None
+    async def slow() -> bytes | None:
+        looking.set()
+        try:
+            await asyncio.Event().wait()  # a store that does not answer
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+        return None
 
-        request = asyncio.ensure_future(
-            codec.stored_or_render(original, SPEC, tmp_path / "v.webp", stored=slow)
-        )
-        async with asyncio.timeout(10):
-            await looking.wait()
-        request.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await request
-        async with asyncio.timeout(10):
-            await stopped.wait()
-        assert codec.admitted == 1  # the busy render's slot only
-        assert not busy.done()  # and its worker was not killed for this request
-        busy.cancel()
-        await idle(codec)
-    finally:
-        codec.close()
+    request = asyncio.ensure_future(
+        codec.stored_or_render(original, SPEC, tmp_path / "v.webp", stored=slow)
+    )
+    async with asyncio.timeout(10):
+        await looking.wait()
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    async with asyncio.timeout(10):
+        await stopped.wait()
+    assert codec.admitted == 1  # the busy render's slot only
+    assert not busy.done()  # and its worker was not killed for this request
