@@ -5,6 +5,10 @@ workers, over HTTP, set up as `make bench-images` does (service tree pinned to c
     uv run python bench/images/uncached_cpu.py                      # this tree
     uv run python bench/images/uncached_cpu.py --base-src /tmp/base/src   # A/B, interleaved
 
+With `--stored` the same requests name variants already stored (rendered once in a first
+pass, the memory cache off): the worker only sends each stored variant back, which measures the
+service path of an uncached request without a render beside it on the core.
+
 With `--base-src` a second service runs the code under that directory (e.g. `git archive
 <commit> src | tar -x -C /tmp/base`) and the two are measured in alternating rounds, so both
 see the same minutes of a shared machine. CPU times come from /proc/<pid>/stat (all threads of
@@ -33,6 +37,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="per round and service")
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--base-src", type=Path, help="a second tree's src/ to compare with")
+    parser.add_argument(
+        "--stored", action="store_true", help="variants already stored: no render per request"
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, bench.CLIENT_CORES)
     width, height = map(int, args.size.split("x"))
@@ -48,12 +55,15 @@ def main() -> None:
             os.environ.pop("PYTHONPATH", None)
             if name == "base":
                 os.environ["PYTHONPATH"] = str(args.base_src)
-            base_url, pid = stack.enter_context(bench.service(work / name))
+            env = {"ORDER_SERVICE_IMAGES_CACHE_BYTES": "1"} if args.stored else {}
+            base_url, pid = stack.enter_context(bench.service(work / name, **env))
             client = stack.enter_context(httpx.Client(base_url=base_url, timeout=60))
             ids = bench.upload_copies(client, bench.log_in(client), data)
             bench.pin_tree(pid)
             paths = work / f"paths-{name}.txt"
             paths.write_text("\n".join(bench.variant_paths(ids)) + "\n")
+            if args.stored:
+                paths = render_first(base_url, paths, args.seconds)
             services[name] = {"url": base_url, "pid": pid, "paths": paths, "done": 0}
         os.environ.pop("PYTHONPATH", None)
         for round_ in range(args.rounds):
@@ -76,6 +86,9 @@ def main() -> None:
                 if spent is None:
                     line += f" | {name}: a worker retired, round not counted"
                     continue
+                if not run["requests"]:
+                    line += f" | {name}: no request answered, round not counted"
+                    continue
                 server = spent.pop(int(service["pid"])) / run["requests"] * 1e3
                 workers = sum(spent.values()) / run["requests"] * 1e3
                 rows[name].append((run["rps"], server, workers))
@@ -97,6 +110,23 @@ def main() -> None:
     if args.base_src:
         ratios = [this[0] / base[0] for this, base in zip(rows["this"], rows["base"], strict=False)]
         print("this/base requests/s, per round:", " ".join(f"{r:.3f}" for r in ratios))
+
+
+def render_first(base_url: str, paths: Path, seconds: float) -> Path:
+    """Render the first variants of `paths` once; the file of those now stored (wrk cycles
+    through it, so every request of a round finds its variant in the store)."""
+    run = bench.wrk(
+        base_url,
+        seconds=seconds,
+        connections=bench.UNCACHED_CONNECTIONS,
+        threads=1,
+        paths=paths,
+    )
+    # The last few requests in flight when wrk stopped may not have been stored yet.
+    stored = paths.read_text().splitlines()[: int(run["requests"]) - bench.UNCACHED_CONNECTIONS]
+    out = paths.with_suffix(".stored.txt")
+    out.write_text("\n".join(stored) + "\n")
+    return out
 
 
 if __name__ == "__main__":

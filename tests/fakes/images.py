@@ -4,13 +4,14 @@ import asyncio
 import struct
 from pathlib import Path
 
-from order_service.application.images import DecodedImage
+from order_service.application.images import DecodedImage, StoredLookup, Variant
 from order_service.domain.images import (
     ImageFormat,
     ImageInfo,
     RenderUnavailable,
     ThumbnailSpec,
     UnsupportedImage,
+    looks_complete,
 )
 
 
@@ -21,6 +22,10 @@ def framed(payload: bytes, fmt: ImageFormat) -> bytes:
     if fmt is ImageFormat.WEBP:
         return b"RIFF" + struct.pack("<I", len(payload) + 4) + b"WEBP" + payload
     return b"\xff\xd8" + payload + b"\xff\xd9"
+
+
+def _read(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -78,6 +83,7 @@ class FakeImageCodec:
     def __init__(self, capacity: int = 100) -> None:
         self.inspected: list[bytes] = []
         self.rendered: list[ThumbnailSpec] = []
+        self.looked = 0  # stored_or_render calls: the renderer asked to look in the store
         self.gate: asyncio.Event | None = None
         self.capacity = capacity
         self.running = 0
@@ -109,3 +115,17 @@ class FakeImageCodec:
             return body
         finally:
             self.running -= 1
+
+    async def stored_or_render(
+        self,
+        source: Path,
+        spec: ThumbnailSpec,
+        store_at: Path,
+        *,
+        stored: StoredLookup,  # noqa: ARG002 - no queue here: the renderer always looks itself
+    ) -> Variant:
+        self.looked += 1
+        found = await asyncio.to_thread(_read, store_at)
+        if found is not None and looks_complete(found, spec.format):
+            return Variant(found, rendered=False)
+        return Variant(await self.render(source, spec, store_at=store_at), rendered=True)

@@ -14,6 +14,7 @@ from order_service.application.images import (
     Images,
     LeaderCancelled,
     SingleFlight,
+    StoredShare,
 )
 from order_service.application.ports import Principal
 from order_service.domain.images import (
@@ -256,3 +257,19 @@ def test_the_pool_gauges_follow_every_change_of_the_render_pool() -> None:
         metrics.pool_state(queued=queued, in_flight=in_flight)
         assert registry.get_sample_value("image_render_pool_queued") == queued
         assert registry.get_sample_value("image_render_pool_in_flight") == in_flight
+
+
+def test_the_stored_share_follows_the_recent_lookups() -> None:
+    share = StoredShare(window=8)
+    verdicts = [share.likely]  # nothing seen: the renderer looks
+    for _ in range(8):
+        share.record(found=False)
+    share.record(found=True)
+    verdicts.append(share.likely)  # one found in five
+    for _ in range(3):
+        share.record(found=True)
+    verdicts.append(share.likely)  # the store has most of them now
+    for _ in range(16):
+        share.record(found=False)
+    verdicts.append(share.likely)  # and old finds fade
+    assert verdicts == [False, False, True, False]

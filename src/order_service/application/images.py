@@ -64,6 +64,17 @@ class BlobStore(Protocol):
         ...
 
 
+StoredLookup = Callable[[], Awaitable[bytes | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A thumbnail's bytes, and whether they were rendered now or found already stored."""
+
+    body: bytes
+    rendered: bool
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedImage:
     """What the codec learnt from an upload it checked end to end."""
@@ -98,6 +109,19 @@ class ImageCodec(Protocol):
         """The variant's bytes, from the original's bytes or its local file (BlobStore.local_path);
         raises OriginalMissing when that file is gone. With `store_at` (the variant's local
         file) the codec also writes the variant there, atomically and without fsync."""
+        ...
+
+    async def stored_or_render(
+        self, source: Path, spec: ThumbnailSpec, store_at: Path, *, stored: StoredLookup
+    ) -> Variant:
+        """For a local store: the complete variant at `store_at`, else one rendered from the
+        original's file `source` and written there (atomically, without fsync).
+
+        The renderer looks at `store_at` before rendering, so the server need not look first.
+        `stored` is the server's own look in the store (None when missing or torn), which the
+        codec calls only when the render cannot start soon (the pool is full, or no worker
+        came free within its patience): a stored variant never waits behind renders for long.
+        """
         ...
 
 
@@ -207,6 +231,32 @@ class ByteBudgetCache:
         return len(self._lru)
 
 
+class StoredShare:
+    """How often a variant missing from memory was found in the blob store, lately.
+
+    Counts over about the last `window` such lookups (both counts are halved when the window
+    fills, so recent ones weigh most). `likely` says whether the next one is worth looking for
+    from the server first: above a quarter found, one thread hop per lookup costs less than
+    sending each stored variant's request through a render worker (ADR 0030, 2e).
+    """
+
+    def __init__(self, window: int = 64) -> None:
+        self._window = window
+        self._found = 0
+        self._seen = 0
+
+    def record(self, *, found: bool) -> None:
+        self._seen += 1
+        self._found += found
+        if self._seen >= self._window:
+            self._seen //= 2
+            self._found //= 2
+
+    @property
+    def likely(self) -> bool:
+        return self._found * 4 > self._seen
+
+
 # --- use cases -----------------------------------------------------------------------------
 
 
@@ -248,6 +298,7 @@ class Images:
         self._max_upload_bytes = max_upload_bytes
         self._metrics = metrics or NoMetrics()
         self._flight: SingleFlight[bytes] = SingleFlight()
+        self._stored_share = StoredShare()
 
     async def upload(
         self,
@@ -338,24 +389,61 @@ class Images:
         return Thumbnail(body=body, format=spec.format, etag=etag)
 
     async def _load_or_render(self, image_id: str, spec: ThumbnailSpec, key: str) -> bytes:
+        source = self._blobs.local_path(original_key(image_id))
+        target = self._blobs.local_path(variant_key(key))
+        if source is None or target is None:
+            body = await self._load_or_render_remote(image_id, spec, key)
+        else:
+            await self.info(image_id)  # unknown ids are 404 before any work
+            body = await self._load_or_render_local(spec, key, source, target)
+        self._cache.put(key, body)
+        return body
+
+    async def _load_or_render_local(
+        self, spec: ThumbnailSpec, key: str, source: Path, target: Path
+    ) -> bytes:
+        """A store the renderer reads and writes itself (the filesystem). While most variants
+        missing from memory are not stored either, the renderer looks for the variant before
+        rendering it, which spares the server a thread hop per render; while most are stored
+        (after a restart, or more variants in use than memory holds), the server looks first,
+        as a render worker's round trip costs more than that hop (ADR 0030, 2e)."""
+        started = time.perf_counter()
+        if self._stored_share.likely:
+            stored = await self._stored(key, spec)
+            self._stored_share.record(found=stored is not None)
+            self._metrics.cache_lookup("blob", hit=stored is not None)
+            if stored is not None:
+                return stored
+            body = await self._codec.render(source, spec, store_at=target)
+        else:
+            variant = await self._codec.stored_or_render(
+                source, spec, target, stored=lambda: self._stored(key, spec)
+            )
+            self._stored_share.record(found=not variant.rendered)
+            self._metrics.cache_lookup("blob", hit=not variant.rendered)
+            if not variant.rendered:
+                return variant.body
+            body = variant.body
+        self._metrics.rendered(spec, time.perf_counter() - started)
+        return body
+
+    async def _stored(self, key: str, spec: ThumbnailSpec) -> bytes | None:
         stored = await self._blobs.get(variant_key(key))
         if stored is not None and not looks_complete(stored, spec.format):
-            stored = None  # a write torn by a crash (variants are not fsynced): render again
-        self._metrics.cache_lookup("blob", hit=stored is not None)
-        if stored is None:
-            source: bytes | Path | None = self._blobs.local_path(original_key(image_id))
-            target = self._blobs.local_path(variant_key(key))
-            if source is None:
-                _, source = await self.original(image_id)
-            else:
-                await self.info(image_id)  # unknown ids are 404 before any work
-            started = time.perf_counter()
-            # A local store: the renderer reads the original and writes the variant itself,
-            # which spares the server a hand-off per file (docs/adr/0030).
-            stored = await self._codec.render(source, spec, store_at=target)
-            self._metrics.rendered(spec, time.perf_counter() - started)
-            if target is None:
-                # Not fsynced: a variant lost in a crash is rendered again; an original is not.
-                await self._blobs.put(variant_key(key), stored, durable=False)
-        self._cache.put(key, stored)
+            return None  # a write torn by a crash (variants are not fsynced): render again
         return stored
+
+    async def _load_or_render_remote(self, image_id: str, spec: ThumbnailSpec, key: str) -> bytes:
+        """The variant from a store the renderer cannot reach (S3): the server looks for it,
+        and on a miss sends the original's bytes to be rendered and stores the result."""
+        stored = await self._stored(key, spec)
+        self._metrics.cache_lookup("blob", hit=stored is not None)
+        if stored is not None:
+            return stored
+        _, original = await self.original(image_id)
+        started = time.perf_counter()
+        body = await self._codec.render(original, spec)
+        self._metrics.rendered(spec, time.perf_counter() - started)
+        # Not fsynced: a variant lost in a crash is rendered again; an original is not.
+        await self._blobs.put(variant_key(key), body, durable=False)
+        return body

@@ -5,6 +5,7 @@ both carry a strong ETag and `Cache-Control: public, max-age=31536000, immutable
 """
 
 from typing import NamedTuple
+from urllib.parse import parse_qs
 
 import msgspec
 from python_multipart.exceptions import MultipartParseError
@@ -17,6 +18,7 @@ from order_service.domain.images import (
     ImageFormat,
     ImageInfo,
     UnsupportedImage,
+    etag_for,
     is_image_id,
     parse_thumbnail_spec,
 )
@@ -178,9 +180,22 @@ def _matches(request: Request, etag: str) -> bool:
     return etag in tags or "*" in tags
 
 
-def _first(query: dict[str, list[str]], name: str) -> str | None:
-    values = query.get(name)
-    return values[0] if values else None
+def thumbnail_query(query_string: bytes) -> dict[str, str]:
+    """The first value of each query parameter, as `parse_qs` would give them.
+
+    A thumbnail's query is a few plain `name=value` pairs, split here directly; one with
+    percent-escapes or `+` goes through `parse_qs` to be decoded the standard way.
+    """
+    text = query_string.decode("latin-1")
+    if "%" in text or "+" in text:
+        parsed = parse_qs(text, keep_blank_values=True)
+        return {name: values[0] for name, values in parsed.items()}
+    query: dict[str, str] = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            query.setdefault(name, value)
+    return query
 
 
 def image_routes(images: Images, *, max_upload_bytes: int) -> list[Route]:
@@ -230,12 +245,12 @@ def image_routes(images: Images, *, max_upload_bytes: int) -> list[Route]:
             if body is not None:
                 return Response(200, body, known.headers, known.media_type)
         image_id = _image_id(request)
-        query = request.query()
-        explicit = _first(query, "format")
+        query = thumbnail_query(request.query_string)
+        explicit = query.get("format")
         spec = parse_thumbnail_spec(
-            width=_first(query, "w"),
-            height=_first(query, "h"),
-            fit=_first(query, "fit"),
+            width=query.get("w"),
+            height=query.get("h"),
+            fit=query.get("fit"),
             format=explicit,
             accept=accept.decode("latin-1") if accept else None,
             quality=images.quality,
@@ -244,7 +259,8 @@ def image_routes(images: Images, *, max_upload_bytes: int) -> list[Route]:
         headers = [(b"cache-control", IMMUTABLE), (b"x-content-type-options", b"nosniff")]
         if not explicit:
             headers.append((b"vary", b"Accept"))
-        etag = images.etag(image_id, spec)
+        variant = images.variant(image_id, spec)
+        etag = etag_for(variant)
         headers.append((b"etag", etag.encode()))
         media_type = spec.format.media_type.encode()
         if _matches(request, etag) and await images.is_known(image_id, spec):
@@ -252,7 +268,7 @@ def image_routes(images: Images, *, max_upload_bytes: int) -> list[Route]:
         rendered = await images.thumbnail(image_id, spec)
         if len(served) >= _FAST_ENTRIES:
             served.clear()  # rebuilt by the next requests; cheaper than an LRU on every hit
-        served[raw] = _Served(images.variant(image_id, spec), etag, headers, media_type)
+        served[raw] = _Served(variant, etag, headers, media_type)
         return Response(200, rendered.body, headers, media_type)
 
     return [

@@ -62,3 +62,4 @@ class RenderResult:
 
     body: bytes
     phases: tuple[tuple[str, int, int], ...]
+    stored: bool = False  # found complete where it was to be stored: not rendered, no phases

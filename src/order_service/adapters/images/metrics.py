@@ -8,7 +8,7 @@ import functools
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from order_service.domain.images import ThumbnailSpec
+from order_service.domain.images import ImageFormat, ThumbnailSpec
 
 # 1 ms x 2^k, as the service's other latency histograms (DESIGN.md).
 _BUCKETS = tuple(0.001 * 2**k for k in range(12))
@@ -65,6 +65,7 @@ class PrometheusImageMetrics:
             for layer in ("memory", "blob")
             for hit in (True, False)
         }
+        self._renders: dict[tuple[ImageFormat, str], Histogram] = {}
 
     def cache_lookup(self, layer: str, *, hit: bool) -> None:
         child = self._lookups.get((layer, hit))
@@ -76,7 +77,13 @@ class PrometheusImageMetrics:
         self.rejected.labels(reason).inc()
 
     def rendered(self, spec: ThumbnailSpec, seconds: float) -> None:
-        self.render_seconds.labels(spec.format.value, spec.size_class).observe(seconds)
+        labels = (spec.format, spec.size_class)
+        child = self._renders.get(labels)
+        if child is None:  # a few formats x four size classes: bound once each
+            child = self._renders[labels] = self.render_seconds.labels(
+                spec.format.value, spec.size_class
+            )
+        child.observe(seconds)
 
     def render_shared(self) -> None:
         self.shared.inc()

@@ -26,15 +26,16 @@ from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
 from order_service.adapters.images import codec_values, render_worker
+from order_service.adapters.images.codec_values import RenderResult
 from order_service.adapters.images.tracing import images_tracer
 from order_service.application.deadline import remaining
-from order_service.application.images import DecodedImage
+from order_service.application.images import DecodedImage, StoredLookup, Variant
 from order_service.domain.images import (
     CorruptImage,
     DecompressionBomb,
@@ -74,6 +75,58 @@ def _rejection(error: codec_values.CodecRejection) -> ImageRejected | OriginalMi
 
 # A worker's reply larger than this is treated as a fault (bounded memory in the server).
 _MAX_REPLY = 256 * 1024 * 1024
+# How long a render that may find its variant stored waits in line for a worker before the
+# server looks in the store itself: the bound on how long a stored variant waits behind
+# renders (docs/adr/0030-image-thumbnailer.md, 2e). 50 ms: about a blob read from S3, and
+# longer than the wait in line that a few renders in flight cause (at 20 ms, 3 renders of a
+# 1080p photo queued behind one another already paid the server's lookup on each).
+STORED_PATIENCE_SECONDS = 0.05
+
+
+class _LookWhileQueued:
+    """The server's own look in the store, for a render that waits in line for a worker.
+
+    The worker looks for the variant before rendering it, so a render that gets a worker at
+    once costs the server no lookup. One that has waited `patience` for a worker runs `look`
+    (the blob store's thread hop) meanwhile, keeping its place in line; if the variant is found
+    before a worker is, the call leaves the line and `found` is its answer.
+    """
+
+    def __init__(self, look: StoredLookup, patience: float) -> None:
+        self.found: bytes | None = None
+        self._look = look
+        self._patience = patience
+        self._waiter: asyncio.Future[bool] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[bytes | None] | None = None
+
+    def waiting(self, waiter: asyncio.Future[bool]) -> None:
+        """The call waits on `waiter`; the patience counts from its first wait."""
+        self._waiter = waiter
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._patience, self._start)
+
+    def _start(self) -> None:
+        self._task = asyncio.ensure_future(self._look())
+        self._task.add_done_callback(self._looked)
+
+    def _looked(self, task: "asyncio.Task[bytes | None]") -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:  # the worker looks too, once it has the render
+            _log.warning("looking for a stored variant failed: %r", error)
+            return
+        self.found = task.result()
+        if self.found is not None and self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(True)  # withdrawn from the line: the answer is found
+
+    def stop(self) -> None:
+        """The call got a worker, left the line or gave up: no look from now on."""
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
 
 class _Worker:
@@ -95,6 +148,13 @@ class _Worker:
         if size > _MAX_REPLY:
             raise render_worker.MalformedReply(f"a reply of {size} bytes")
         return await self.reader.readexactly(size)
+
+    @property
+    def alive(self) -> bool:
+        """False once its end of the socket closed: the process died (the OOM killer, an
+        operator). The loop reads the socket while the worker is idle, so this is a flag to
+        read, where `process.is_alive()` is a poll(2) on every render."""
+        return not self.reader.at_eof()
 
     def kill(self) -> None:
         self.writer.close()
@@ -121,7 +181,9 @@ class ProcessRenderPool:
         self._max_tasks = max_tasks
         self._idle: list[_Worker] = []
         self._live = 0  # started or starting, not yet discarded
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        # Each resolves True when its call left the line (its answer was found meanwhile),
+        # False when a worker may be free for it.
+        self._waiters: collections.deque[asyncio.Future[bool]] = collections.deque()
         self._dead: list[BaseProcess] = []
         self._closed = False
 
@@ -130,10 +192,23 @@ class ProcessRenderPool:
         that starting a worker later is one quick fork request made on the event loop."""
         forkserver.ensure_running()
 
-    async def call(self, function: Callable[..., bytes], args: tuple[Any, ...]) -> bytes:
-        """The worker's raw reply to `function(*args)`; a cancelled or failed call kills it."""
+    async def call(
+        self,
+        function: Callable[..., bytes],
+        args: tuple[Any, ...],
+        *,
+        meanwhile: _LookWhileQueued | None = None,
+    ) -> bytes | None:
+        """The worker's raw reply to `function(*args)`; a cancelled or failed call kills it.
+        None when the call left the line because `meanwhile` found its answer first."""
         request = pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL)
-        worker = await self._acquire()
+        try:
+            worker = await self._acquire(meanwhile)
+        finally:
+            if meanwhile is not None:
+                meanwhile.stop()
+        if worker is None:
+            return None
         try:
             reply = await worker.call(request)
         except BaseException:
@@ -150,12 +225,12 @@ class ProcessRenderPool:
             self._wake_one()
         return reply
 
-    async def _acquire(self) -> _Worker:
+    async def _acquire(self, meanwhile: _LookWhileQueued | None) -> _Worker | None:
         loop = asyncio.get_running_loop()
         while True:
             while self._idle:
                 worker = self._idle.pop()
-                if worker.process.is_alive():
+                if worker.alive:
                     return worker
                 self._discard(worker)  # died while idle (the OOM killer, an operator)
             if self._closed:
@@ -168,14 +243,18 @@ class ProcessRenderPool:
                     self._live -= 1
                     self._wake_one()
                     raise
-            waiter: asyncio.Future[None] = loop.create_future()
+            waiter: asyncio.Future[bool] = loop.create_future()
             self._waiters.append(waiter)
+            if meanwhile is not None:
+                meanwhile.waiting(waiter)
             try:
-                await waiter
+                withdrawn = await waiter
             except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
+                if waiter.done() and not waiter.cancelled() and not waiter.result():
                     self._wake_one()  # woken and cancelled at once: pass the turn on
                 raise
+            if withdrawn:
+                return None
 
     async def _start(self) -> _Worker:
         ours, theirs = socket.socketpair()
@@ -212,7 +291,7 @@ class ProcessRenderPool:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(False)
                 return
 
     def _reap(self) -> None:
@@ -253,10 +332,12 @@ class PoolImageCodec:
         queue: int = 8,
         max_pixels: int = 50_000_000,
         max_render_seconds: float = 30.0,
+        stored_patience: float = STORED_PATIENCE_SECONDS,
         gauges: PoolGauges | None = None,
         tracer: Tracer | None = None,
     ) -> None:
         self._kind = kind
+        self._stored_patience = stored_patience
         self._workers = workers
         self._capacity = workers + queue
         self._max_pixels = max_pixels
@@ -305,6 +386,37 @@ class PoolImageCodec:
     async def render(
         self, source: bytes | Path, spec: ThumbnailSpec, *, store_at: Path | None = None
     ) -> bytes:
+        result = await self._render(source, spec, store_at)
+        if result is None:  # not reached: only a render that may reuse a stored one leaves
+            raise RenderFailed("the render was withdrawn")
+        return result.body
+
+    async def stored_or_render(
+        self, source: Path, spec: ThumbnailSpec, store_at: Path, *, stored: StoredLookup
+    ) -> Variant:
+        if not isinstance(self._pool, ProcessRenderPool) or self._admitted >= self._capacity:
+            # Threads wait in the executor's queue, out of sight, so the server looks first;
+            # and at capacity a stored variant is served rather than shed with the renders.
+            body = await stored()
+            if body is not None:
+                return Variant(body, rendered=False)
+            return Variant(await self.render(source, spec, store_at=store_at), rendered=True)
+        meanwhile = _LookWhileQueued(stored, self._stored_patience)
+        result = await self._render(source, spec, store_at, meanwhile=meanwhile)
+        if result is None:
+            if meanwhile.found is None:  # not reached: a call leaves the line only with it
+                raise RenderFailed("the render was withdrawn")
+            return Variant(meanwhile.found, rendered=False)
+        return Variant(result.body, rendered=not result.stored)
+
+    async def _render(
+        self,
+        source: bytes | Path,
+        spec: ThumbnailSpec,
+        store_at: Path | None,
+        *,
+        meanwhile: _LookWhileQueued | None = None,
+    ) -> RenderResult | None:
         request = codec_values.RenderRequest(
             width=spec.width,
             height=spec.height,
@@ -327,9 +439,16 @@ class PoolImageCodec:
                 request,
                 self._max_pixels,
                 None if store_at is None else str(store_at),
+                meanwhile is not None,  # the worker may send back a variant already stored
+                meanwhile=meanwhile,
             )
+            if reply is None:
+                span.set_attribute("image.stored", value=True)  # found by the server meanwhile
+                return None
             result = self._decoded(render_worker.decode_render, reply)
-            if span.is_recording():
+            if result.stored:
+                span.set_attribute("image.stored", value=True)
+            elif span.is_recording():
                 # Decode, resize and encode ran in the worker, which has no tracer: it timed
                 # them, and their spans are made here, as children of this one.
                 parent = trace.set_span_in_context(span)
@@ -340,7 +459,7 @@ class PoolImageCodec:
                         f"image {phase}", context=parent, start_time=start
                     )
                     child.end(end_time=end)
-            return result.body
+            return result
 
     @staticmethod
     def _decoded(decode: Callable[[bytes], R], reply: bytes) -> R:
@@ -350,8 +469,25 @@ class PoolImageCodec:
             _log.error("render worker sent a malformed reply")
             raise RenderFailed("the image renderer failed on this image") from None
 
-    async def _run(self, function: Callable[..., bytes], *args: Any) -> bytes:  # noqa: ANN401 - forwarded to the worker untouched
-        """The function's bytes, run in a worker within the deadline; domain errors otherwise."""
+    @overload
+    async def _run(self, function: Callable[..., bytes], *args: Any) -> bytes: ...  # noqa: ANN401 - forwarded to the worker untouched
+
+    @overload
+    async def _run(
+        self,
+        function: Callable[..., bytes],
+        *args: Any,  # noqa: ANN401 - forwarded to the worker untouched
+        meanwhile: _LookWhileQueued | None,
+    ) -> bytes | None: ...
+
+    async def _run(
+        self,
+        function: Callable[..., bytes],
+        *args: Any,
+        meanwhile: _LookWhileQueued | None = None,
+    ) -> bytes | None:
+        """The function's bytes, run in a worker within the deadline; domain errors otherwise.
+        None when `meanwhile` found the answer while the call waited for a worker."""
         if self._admitted >= self._capacity:
             raise RenderUnavailable("the image renderer is at capacity", 1.0)
         timeout = remaining(self._max_seconds)
@@ -363,8 +499,9 @@ class PoolImageCodec:
         thread_frees_slot = False
         try:
             async with asyncio.timeout(timeout):
+                reply: bytes | None
                 if isinstance(self._pool, ProcessRenderPool):
-                    reply = await self._pool.call(function, args)
+                    reply = await self._pool.call(function, args, meanwhile=meanwhile)
                 else:
                     future = self._pool.submit(render_worker.reply_for, function, args)
                     try:
@@ -375,7 +512,7 @@ class PoolImageCodec:
                             loop = asyncio.get_running_loop()
                             future.add_done_callback(lambda _: _call_soon(loop, self._release))
                         raise
-            return render_worker.open_reply(reply)
+            return None if reply is None else render_worker.open_reply(reply)
         except codec_values.CodecRejection as error:
             raise _rejection(error) from None
         except (asyncio.IncompleteReadError, ConnectionError):

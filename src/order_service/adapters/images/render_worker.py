@@ -23,12 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from order_service.adapters.images.codec_values import CodecRejection, RenderRequest, RenderResult
+from order_service.domain.images import ImageFormat, looks_complete
 
 LENGTH = struct.Struct("!Q")
 OK, REJECTED, FAILED = 0, 1, 2
 STATUSES = frozenset({OK, REJECTED, FAILED})
 _PHASES = ("decode", "resize", "encode", "store")
 _TIMES = struct.Struct("!8q")
+# A render's reply starts with where its bytes came from: rendered now (phase times follow),
+# or found already stored, complete, where they were to be written.
+_RENDERED, _STORED = b"r", b"s"
 _SIZE = struct.Struct("!II")
 # _PILLOW: the codec functions import pillow_codec where they run. The forkserver preloads it
 # for every worker process; the serving process, which imports this module for the wire
@@ -74,19 +78,50 @@ def encode_render(
     request: RenderRequest,
     max_pixels: int,
     store_at: str | None = None,
+    reuse_stored: bool = False,  # noqa: FBT002 - positional: sent pickled, in a tuple
 ) -> bytes:
     """Render from the original's bytes or its local file; with `store_at`, also write the
     variant there (the filesystem store's file for it), atomically and without fsync, as
-    FilesystemBlobStore.put(durable=False) would. Paths are plain strings: cheaper to pickle."""
+    FilesystemBlobStore.put(durable=False) would. With `reuse_stored`, a complete variant
+    already at `store_at` is sent back instead of rendered (the lookup the server would
+    otherwise make in a thread). Paths are plain strings: cheaper to pickle."""
+    if reuse_stored and store_at is not None:
+        stored = read_stored(store_at, ImageFormat(request.format))
+        if stored is not None:
+            return _STORED + stored
     from order_service.adapters.images import pillow_codec  # noqa: PLC0415 - see _PILLOW
 
     result = pillow_codec.render_timed(source, request, max_pixels)
     encoded = result.phases[-1][2]
     if store_at is not None:
         write_atomically(store_at, result.body)
-    stored = time.time_ns() if store_at is not None else encoded
+    written = time.time_ns() if store_at is not None else encoded
     instants = [instant for _, start, end in result.phases for instant in (start, end)]
-    return _TIMES.pack(*instants, encoded, stored) + result.body
+    return _RENDERED + _TIMES.pack(*instants, encoded, written) + result.body
+
+
+def read_stored(path: str, fmt: ImageFormat) -> bytes | None:
+    """The variant stored at `path` if it is there and complete; None if missing or torn (a
+    variant is not fsynced, so a crash can cut it short: it is then rendered again)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        data = _read_all(fd)
+    finally:
+        os.close(fd)
+    return data if looks_complete(data, fmt) else None
+
+
+def _read_all(fd: int) -> bytes:
+    """A file's bytes in one read of its size: a variant never changes once it has a name
+    (a shorter read means it was cut short, which `looks_complete` then tells)."""
+    chunks, left = [], os.fstat(fd).st_size
+    while left > 0 and (chunk := os.read(fd, left)):
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -140,13 +175,16 @@ def _write_renamed(path: str, data: bytes) -> None:
 
 
 def decode_render(data: bytes) -> RenderResult:
-    if len(data) < _TIMES.size:
+    origin = data[:1]
+    if origin == _STORED:
+        return RenderResult(data[1:], (), stored=True)
+    if origin != _RENDERED or len(data) < 1 + _TIMES.size:
         raise MalformedReply("render reply too short")
-    times = _TIMES.unpack_from(data)
+    times = _TIMES.unpack_from(data, 1)
     phases = tuple(
         (name, times[2 * index], times[2 * index + 1]) for index, name in enumerate(_PHASES)
     )
-    return RenderResult(data[_TIMES.size :], phases)
+    return RenderResult(data[1 + _TIMES.size :], phases)
 
 
 def encode_inspect(data: bytes, max_pixels: int) -> bytes:
