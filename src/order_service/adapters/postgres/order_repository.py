@@ -7,9 +7,10 @@ answers with the earlier order where there is one. PostgreSQL runs a statement's
 CTEs in one implicit transaction: a batch's rows commit together or not at all, and a batch
 that fails fails each of its orders (Unavailable, 503) without writing any.
 
-No background task: the request that finds a free writer slot writes the batch (its own order
-and whatever else is queued, up to `max_batch`); a request that finds all `max_writers` slots
-busy waits for its order's outcome, or for its turn to write when a writer leaves.
+No background task: the request that finds no batch in flight writes one (its own order and
+whatever else is queued, up to `max_batch`); a request that finds a batch in flight waits for
+its order's outcome, or for its turn to write when the writer leaves. A further writer (up to
+`max_writers`) starts only when a full batch waits.
 """
 
 import asyncio
@@ -103,19 +104,33 @@ class _Placement:
 
 class PostgresOrderRepository:
     def __init__(
-        self, pool: asyncpg.Pool, *, timeout: float, max_batch: int = 64, max_writers: int = 2
+        self,
+        pool: asyncpg.Pool,
+        *,
+        timeout: float,
+        max_batch: int = 64,
+        max_writers: int = 2,
+        overlap_at: int | None = None,
     ) -> None:
         """`max_writers` bounds the pool connections that placing orders holds at once (the
         rest stay free for reads); `max_batch` bounds one statement's orders.
 
-        Fewer writers make larger batches: on the benchmark machine 1 writer cost ~10 % less
-        CPU per order than 2, and 4 or 8 more again, for the same orders/s (docs/orders.md).
-        Two, so that one slow batch (a lock wait on a key another replica is placing) does
-        not stall every order of the process."""
+        An order that finds no batch in flight is written at once. One that finds a batch in
+        flight waits for it and goes into the next one, with every order that queued
+        meanwhile; another writer starts beside the one in flight only when `overlap_at`
+        orders (default: `max_batch`, a full batch) wait. Each statement costs PostgreSQL a
+        commit and the service a round trip whatever its size: with a second writer free for
+        any order, over half the statements under load carried a single order (the ones that
+        arrived just after a batch left), and a one-order statement cost PostgreSQL ~7 times
+        the CPU per order of a full one (docs/performance.md, "POST /v1/orders: fewer,
+        fuller batches"). The second writer is still there for a queue one statement cannot
+        take, or that builds up behind a slow batch (a lock wait on a key another replica is
+        placing)."""
         self._pool = pool
         self._timeout = timeout
         self._max_batch = max_batch
         self._max_writers = max_writers
+        self._overlap_at = max_batch if overlap_at is None else overlap_at
         self._writers = 0
         self._queue: list[_Placement] = []
 
@@ -123,15 +138,19 @@ class PostgresOrderRepository:
         loop = asyncio.get_running_loop()
         placement = _Placement(order, trace_context, loop.create_future())
         self._queue.append(placement)
+        handed_a_turn = False
         try:
             async with asyncio.timeout(remaining(self._timeout)):
                 while True:
-                    if self._writers < self._max_writers:
+                    if self._writers < self._max_writers and (
+                        handed_a_turn or self._may_start_writer()
+                    ):
                         await self._write_until_taken(placement)
                     stored = await placement.outcome
                     if stored is not None:
                         return stored
                     placement.outcome = loop.create_future()  # our turn to write
+                    handed_a_turn = True
         except TimeoutError:
             raise DeadlineExceeded from None
         finally:
@@ -142,6 +161,10 @@ class PostgresOrderRepository:
                 # caller's failure is the whole truth. A turn handed to it passes on.
                 self._queue.remove(placement)
                 self._hand_over()
+
+    def _may_start_writer(self) -> bool:
+        """No batch in flight, or enough waiting orders for another one beside it."""
+        return self._writers == 0 or len(self._queue) >= self._overlap_at
 
     async def _write_until_taken(self, placement: _Placement) -> None:
         self._writers += 1
@@ -155,11 +178,15 @@ class PostgresOrderRepository:
             self._hand_over()
 
     def _hand_over(self) -> None:
-        """A writer slot is free: wake the first waiting order's caller to write a batch.
+        """A writer slot is free: wake the first waiting order's caller to write a batch, when
+        a writer may start now (`_may_start_writer`); otherwise the writer in flight hands
+        over when it leaves.
 
         Never a caller that is itself writing (waiting for a connection): its order would then
-        look woken, every batch would skip it, and its writer would spin until the deadline."""
-        if self._writers >= self._max_writers:
+        look woken, every batch would skip it, and its writer would spin until the deadline.
+        A woken caller writes even if another order started a writer meanwhile: a turn is not
+        taken back, or an unlucky order could be skipped turn after turn."""
+        if self._writers >= self._max_writers or not self._may_start_writer():
             return
         for waiting in self._queue:
             if not waiting.writing and not waiting.outcome.done():
