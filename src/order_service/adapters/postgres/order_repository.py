@@ -48,6 +48,11 @@ _EARLIER = ", ".join(f"earlier.{column.strip()}" for column in ORDER_COLUMNS.spl
 # `placed` lacks the orders whose key was taken. The final SELECT runs on the statement's
 # snapshot: it sees an earlier order committed before the statement began, never a row inserted
 # here, and nothing when a concurrent statement holds the key but committed after this began.
+# It looks the earlier order up only for the orders not placed: `placed.id IS NULL` inside the
+# LATERAL subquery (kept apart by LIMIT, the key being unique) is a one-time filter before its
+# scan. As a plain LEFT JOIN condition it was checked after the join, and the plan cached while
+# `orders` was small (a fresh database, or a table not yet analysed) joined it by a sequential
+# scan of the whole table in every batch, whose cost grew with every order placed.
 # Inserting in key order makes concurrent batches that share keys (racing retries) wait for each
 # other in one order, never in a cycle.
 _PLACE = f"""
@@ -75,8 +80,13 @@ WITH input AS (
 SELECT input.id, placed.id IS NOT NULL, {_EARLIER}
 FROM input
 LEFT JOIN placed USING (id)
-LEFT JOIN orders AS earlier
-    ON earlier.customer_id = input.customer_id AND earlier.idempotency_key = input.idempotency_key
+LEFT JOIN LATERAL (
+    SELECT {ORDER_COLUMNS} FROM orders
+    WHERE placed.id IS NULL
+        AND orders.customer_id = input.customer_id
+        AND orders.idempotency_key = input.idempotency_key
+    LIMIT 1
+) AS earlier ON true
 """  # noqa: S608 - fixed columns
 ENQUEUE = (
     "INSERT INTO order_outbox "
