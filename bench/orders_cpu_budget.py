@@ -355,6 +355,17 @@ def _print(runs: dict[str, list[dict[str, float]]], rounds: int) -> None:
             median = statistics.median(values)
             cells.append(f"{median:.0%}" if row == "machine busy" else f"{median:,.0f}")
         print(f"| {row} | " + " | ".join(cells) + " |")  # noqa: T201
+    print("\nEach round (per second; server + its backends, µs per order):")  # noqa: T201
+    for name in names:
+        shown = ", ".join(
+            f"{run['per second']:,.0f}"
+            + (f" ({run['server']:.0f}+{run[_BACKENDS]:.0f})" if "server" in run else "")
+            for run in runs[name]
+        )
+        print(f"- {name}: {shown}")  # noqa: T201
+
+
+_BACKENDS = "server's backends"
 
 
 _ORDER = [

@@ -152,3 +152,36 @@ async def test_a_second_writer_starts_beside_the_first_once_a_full_batch_waits()
     pool.fetched[0].set()
     await settle()
     assert [t.result() for t in (first_task, second_task, third_task)] == [first, second, third]
+
+
+async def test_an_order_arriving_as_a_batch_ends_joins_the_next_batch_not_a_batch_alone() -> None:
+    """The next request of a client just answered arrives before the caller handed the turn
+    has run: with the slot still free it would write a one-order statement of its own."""
+    pool = ScriptedPool()
+    repository = PostgresOrderRepository(
+        cast("asyncpg.Pool", pool), timeout=5, max_batch=64, max_writers=2
+    )
+    first, batchmate, waiting, next_request = (an_order() for _ in range(4))
+
+    async def answered_then_placed_again() -> list[object]:
+        return [await repository.add(batchmate), await repository.add(next_request)]
+
+    first_task = asyncio.create_task(repository.add(first))
+    client = asyncio.create_task(answered_then_placed_again())
+    await settle()
+    pool.acquired[0].set()
+    await settle()
+    assert pool.batches == [[first.id, batchmate.id]]
+    waiting_task = asyncio.create_task(repository.add(waiting))
+    await settle()
+    pool.fetched[0].set()  # batchmate's client places again before waiting's caller runs
+    await settle()
+    assert len(pool.acquired) == 2  # one writer: the caller handed the turn
+    pool.acquired[1].set()
+    await settle()
+    assert pool.batches[1] == [waiting.id, next_request.id]
+    pool.fetched[1].set()
+    await settle()
+    assert first_task.result() == first
+    assert client.result() == [batchmate, next_request]
+    assert waiting_task.result() == waiting

@@ -109,7 +109,8 @@ class _Placement:
     trace_context: str | None
     outcome: "asyncio.Future[Order | None]"
     taken: bool = False  # in a batch being written: no longer the caller's to withdraw
-    writing: bool = False  # its caller holds a writer slot: it needs no turn handed to it
+    # Its caller holds a writer slot (it writes, or was handed the turn): none is handed to it.
+    slot: bool = False
 
 
 class PostgresOrderRepository:
@@ -148,19 +149,18 @@ class PostgresOrderRepository:
         loop = asyncio.get_running_loop()
         placement = _Placement(order, trace_context, loop.create_future())
         self._queue.append(placement)
-        handed_a_turn = False
         try:
             async with asyncio.timeout(remaining(self._timeout)):
+                if self._may_start_writer():
+                    self._writers += 1
+                    placement.slot = True
                 while True:
-                    if self._writers < self._max_writers and (
-                        handed_a_turn or self._may_start_writer()
-                    ):
+                    if placement.slot:
                         await self._write_until_taken(placement)
                     stored = await placement.outcome
                     if stored is not None:
                         return stored
-                    placement.outcome = loop.create_future()  # our turn to write
-                    handed_a_turn = True
+                    placement.outcome = loop.create_future()  # handed a slot: our turn to write
         except TimeoutError:
             raise DeadlineExceeded from None
         finally:
@@ -168,38 +168,45 @@ class PostgresOrderRepository:
                 placement.outcome.exception()  # retrieved: raised above, or by our own batch
             if not placement.taken:
                 # Withdrawn unwritten (deadline, cancellation, a failed connection): the
-                # caller's failure is the whole truth. A turn handed to it passes on.
+                # caller's failure is the whole truth. A slot handed to it passes on.
                 self._queue.remove(placement)
+                if placement.slot:
+                    placement.slot = False
+                    self._writers -= 1
                 self._hand_over()
 
     def _may_start_writer(self) -> bool:
-        """No batch in flight, or enough waiting orders for another one beside it."""
-        return self._writers == 0 or len(self._queue) >= self._overlap_at
+        """A slot is free, and no batch is in flight or enough orders wait for another one."""
+        return self._writers < self._max_writers and (
+            self._writers == 0 or len(self._queue) >= self._overlap_at
+        )
 
     async def _write_until_taken(self, placement: _Placement) -> None:
-        self._writers += 1
-        placement.writing = True
         try:
             while not placement.taken:  # each batch takes the queue's head: progress
                 await self._write_batch()
         finally:
-            placement.writing = False
+            placement.slot = False
             self._writers -= 1
             self._hand_over()
 
     def _hand_over(self) -> None:
-        """A writer slot is free: wake the first waiting order's caller to write a batch, when
-        a writer may start now (`_may_start_writer`); otherwise the writer in flight hands
-        over when it leaves.
+        """A writer slot is free: give it to the first waiting order's caller, which writes the
+        next batch, if a writer may start now (`_may_start_writer`); otherwise the writer in
+        flight hands over when it leaves.
 
-        Never a caller that is itself writing (waiting for a connection): its order would then
-        look woken, every batch would skip it, and its writer would spin until the deadline.
-        A woken caller writes even if another order started a writer meanwhile: a turn is not
-        taken back, or an unlucky order could be skipped turn after turn."""
-        if self._writers >= self._max_writers or not self._may_start_writer():
+        The slot is the woken caller's from this moment, before its task runs: an order that
+        arrives meanwhile (the next request of a client just answered) finds a writer and
+        joins the woken caller's batch, instead of taking the free slot for a batch of its
+        own. Never a caller that holds a slot already (waiting for a connection): its order
+        would then look woken, every batch would skip it, and its writer would spin until the
+        deadline."""
+        if not self._may_start_writer():
             return
         for waiting in self._queue:
-            if not waiting.writing and not waiting.outcome.done():
+            if not waiting.slot and not waiting.outcome.done():
+                waiting.slot = True
+                self._writers += 1
                 waiting.outcome.set_result(None)
                 return
 
@@ -213,6 +220,10 @@ class PostgresOrderRepository:
 
     async def _write_batch(self) -> None:
         async with self._pool.acquire() as connection:
+            # Requests made ready in this turn of the event loop queue their orders first (a
+            # free connection is handed out without yielding): the clients answered together
+            # by the last batch place their next orders together, not the first one alone.
+            await asyncio.sleep(0)
             batch = self._take()  # after the wait for a connection: what queued meanwhile too
             if not batch:
                 return
