@@ -133,10 +133,10 @@ class PostgresOrderRepository:
         commit and the service a round trip whatever its size: with a second writer free for
         any order, over half the statements under load carried a single order (the ones that
         arrived just after a batch left), and a one-order statement cost PostgreSQL ~7 times
-        the CPU per order of a full one (docs/performance.md, "POST /v1/orders: fewer,
-        fuller batches"). The second writer is still there for a queue one statement cannot
-        take, or that builds up behind a slow batch (a lock wait on a key another replica is
-        placing)."""
+        the CPU per order of a 48-order one (docs/performance.md, "POST /v1/orders: fuller
+        batches, and no scan of every order ever placed"). The second writer is still there
+        for a queue one statement cannot take, or that builds up behind a slow batch (a lock
+        wait on a key another replica is placing)."""
         self._pool = pool
         self._timeout = timeout
         self._max_batch = max_batch
