@@ -5,26 +5,13 @@ written), never how fast anything was: speed is read from `make bench`, as ratio
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.bench.commands import run_bench_module
-from tests.conftest import IN_CI
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(180)]
-
-
-@pytest.fixture
-def wrk() -> str:
-    found = shutil.which("wrk")
-    if found is None:
-        message = "wrk is not installed (Debian package `wrk`, see .ci/apt-packages.txt)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)  # only on a laptop without wrk; CI fails above instead
-    return found
 
 
 def test_quick_benchmark_measures_every_stack_and_writes_the_table(

@@ -1,5 +1,7 @@
 """Orders: the state machine, the routing rule, and the input rules."""
 
+import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -177,6 +179,27 @@ def test_the_fingerprint_tells_bodies_apart() -> None:
     assert one == request_fingerprint([LineItem("a", 1)], "eu")
     assert one != request_fingerprint([LineItem("a", 2)], "eu")
     assert one != request_fingerprint([LineItem("a", 1)], "us")
+
+
+@pytest.mark.parametrize(
+    ("items", "region"),
+    [
+        ([LineItem("SKU-001", 1)], "eu"),
+        ([LineItem("a", 10_000), LineItem("b.c_d-E", 2)], "eu-west"),
+        ([LineItem('quo"te', 1), LineItem("back\\slash", 3)], "eu"),  # not codes: escaped
+        ([LineItem("sku", 1)], "ré gion"),
+        ([LineItem("sku", quantity=True)], "eu"),  # a bool is JSON's true, not 1
+    ],
+)
+def test_the_fingerprint_is_the_digest_of_the_requests_compact_json(
+    items: list[LineItem], region: str
+) -> None:
+    """Stored with every order: a replay after an upgrade must still match its order."""
+    canonical = json.dumps(
+        {"items": [[item.sku, item.quantity] for item in items], "region": region},
+        separators=(",", ":"),
+    )
+    assert request_fingerprint(items, region) == hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def test_the_limiter_leaves_the_declared_burst_to_absorb_jitter() -> None:

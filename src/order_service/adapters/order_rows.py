@@ -16,8 +16,11 @@ ORDER_COLUMNS = (
 MUTABLE_COLUMNS = ("status", "provider_id", "provider_ref", "attempts", "reason", "updated_at")
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per call
+
+
 def items_to_text(items: Sequence[LineItem]) -> str:
-    return json.dumps([[item.sku, item.quantity] for item in items], separators=(",", ":"))
+    return _COMPACT_JSON.encode([[item.sku, item.quantity] for item in items])
 
 
 def order_values(order: Order) -> tuple[Any, ...]:

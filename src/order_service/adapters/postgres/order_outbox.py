@@ -15,6 +15,10 @@ from order_service.adapters.postgres.order_repository import UPDATE_ORDER
 from order_service.application.order_ports import Claim, LeaseLost, QueueStats
 from order_service.domain.orders import Order
 
+# Each step finds its rows by index, whatever the tables held when the plan was cached: joined
+# by hash, a plan made while the tables were small scanned the whole outbox and the whole orders
+# table in every claim, and both grow under load (a backlog; every order ever placed).
+_ORDER = ", ".join(f"o.{column.strip()}" for column in ORDER_COLUMNS.split(","))
 _CLAIM = f"""
 WITH due AS (
     SELECT order_id FROM order_outbox
@@ -27,13 +31,13 @@ WITH due AS (
     SET available_at = clock_timestamp() + make_interval(secs => $2),
         lease_token = $3,
         claims = o.claims + 1
-    FROM due WHERE o.order_id = due.order_id
+    WHERE o.order_id = ANY (ARRAY(SELECT order_id FROM due))
     RETURNING o.order_id, o.claims, o.trace_context
 )
-SELECT claimed.claims, claimed.trace_context,
-    {", ".join(f"orders.{c.strip()}" for c in ORDER_COLUMNS.split(","))}
-FROM claimed JOIN orders ON orders.id = claimed.order_id
-ORDER BY orders.id
+SELECT claimed.claims, claimed.trace_context, {_ORDER}
+FROM claimed
+CROSS JOIN LATERAL (SELECT {ORDER_COLUMNS} FROM orders WHERE id = claimed.order_id LIMIT 1) AS o
+ORDER BY o.id
 """  # noqa: S608 - fixed columns
 _LOCK = "SELECT 1 FROM order_outbox WHERE order_id = $1 AND lease_token = $2 FOR UPDATE"
 _RETRY_LATER = (

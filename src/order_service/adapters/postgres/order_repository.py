@@ -7,9 +7,10 @@ answers with the earlier order where there is one. PostgreSQL runs a statement's
 CTEs in one implicit transaction: a batch's rows commit together or not at all, and a batch
 that fails fails each of its orders (Unavailable, 503) without writing any.
 
-No background task: the request that finds a free writer slot writes the batch (its own order
-and whatever else is queued, up to `max_batch`); a request that finds all `max_writers` slots
-busy waits for its order's outcome, or for its turn to write when a writer leaves.
+No background task: the request that finds no batch in flight writes one (its own order and
+whatever else is queued, up to `max_batch`); a request that finds a batch in flight waits for
+its order's outcome, or for its turn to write when the writer leaves. A further writer (up to
+`max_writers`) starts only when a full batch waits.
 """
 
 import asyncio
@@ -47,6 +48,11 @@ _EARLIER = ", ".join(f"earlier.{column.strip()}" for column in ORDER_COLUMNS.spl
 # `placed` lacks the orders whose key was taken. The final SELECT runs on the statement's
 # snapshot: it sees an earlier order committed before the statement began, never a row inserted
 # here, and nothing when a concurrent statement holds the key but committed after this began.
+# It looks the earlier order up only for the orders not placed: `placed.id IS NULL` inside the
+# LATERAL subquery (kept apart by LIMIT, the key being unique) is a one-time filter before its
+# scan. As a plain LEFT JOIN condition it was checked after the join, and the plan cached while
+# `orders` was small (a fresh database, or a table not yet analysed) joined it by a sequential
+# scan of the whole table in every batch, whose cost grew with every order placed.
 # Inserting in key order makes concurrent batches that share keys (racing retries) wait for each
 # other in one order, never in a cycle.
 _PLACE = f"""
@@ -74,8 +80,13 @@ WITH input AS (
 SELECT input.id, placed.id IS NOT NULL, {_EARLIER}
 FROM input
 LEFT JOIN placed USING (id)
-LEFT JOIN orders AS earlier
-    ON earlier.customer_id = input.customer_id AND earlier.idempotency_key = input.idempotency_key
+LEFT JOIN LATERAL (
+    SELECT {ORDER_COLUMNS} FROM orders
+    WHERE placed.id IS NULL
+        AND orders.customer_id = input.customer_id
+        AND orders.idempotency_key = input.idempotency_key
+    LIMIT 1
+) AS earlier ON true
 """  # noqa: S608 - fixed columns
 ENQUEUE = (
     "INSERT INTO order_outbox "
@@ -98,24 +109,39 @@ class _Placement:
     trace_context: str | None
     outcome: "asyncio.Future[Order | None]"
     taken: bool = False  # in a batch being written: no longer the caller's to withdraw
-    writing: bool = False  # its caller holds a writer slot: it needs no turn handed to it
+    # Its caller holds a writer slot (it writes, or was handed the turn): none is handed to it.
+    slot: bool = False
 
 
 class PostgresOrderRepository:
     def __init__(
-        self, pool: asyncpg.Pool, *, timeout: float, max_batch: int = 64, max_writers: int = 2
+        self,
+        pool: asyncpg.Pool,
+        *,
+        timeout: float,
+        max_batch: int = 64,
+        max_writers: int = 2,
+        overlap_at: int | None = None,
     ) -> None:
         """`max_writers` bounds the pool connections that placing orders holds at once (the
         rest stay free for reads); `max_batch` bounds one statement's orders.
 
-        Fewer writers make larger batches: on the benchmark machine 1 writer cost ~10 % less
-        CPU per order than 2, and 4 or 8 more again, for the same orders/s (docs/orders.md).
-        Two, so that one slow batch (a lock wait on a key another replica is placing) does
-        not stall every order of the process."""
+        An order that finds no batch in flight is written at once. One that finds a batch in
+        flight waits for it and goes into the next one, with every order that queued
+        meanwhile; another writer starts beside the one in flight only when `overlap_at`
+        orders (default: `max_batch`, a full batch) wait. Each statement costs PostgreSQL a
+        commit and the service a round trip whatever its size: with a second writer free for
+        any order, over half the statements under load carried a single order (the ones that
+        arrived just after a batch left), and a one-order statement cost PostgreSQL ~7 times
+        the CPU per order of a 48-order one (docs/performance.md, "POST /v1/orders: fuller
+        batches, and no scan of every order ever placed"). The second writer is still there
+        for a queue one statement cannot take, or that builds up behind a slow batch (a lock
+        wait on a key another replica is placing)."""
         self._pool = pool
         self._timeout = timeout
         self._max_batch = max_batch
         self._max_writers = max_writers
+        self._overlap_at = max_batch if overlap_at is None else overlap_at
         self._writers = 0
         self._queue: list[_Placement] = []
 
@@ -125,13 +151,16 @@ class PostgresOrderRepository:
         self._queue.append(placement)
         try:
             async with asyncio.timeout(remaining(self._timeout)):
+                if self._may_start_writer():
+                    self._writers += 1
+                    placement.slot = True
                 while True:
-                    if self._writers < self._max_writers:
+                    if placement.slot:
                         await self._write_until_taken(placement)
                     stored = await placement.outcome
                     if stored is not None:
                         return stored
-                    placement.outcome = loop.create_future()  # our turn to write
+                    placement.outcome = loop.create_future()  # handed a slot: our turn to write
         except TimeoutError:
             raise DeadlineExceeded from None
         finally:
@@ -139,30 +168,45 @@ class PostgresOrderRepository:
                 placement.outcome.exception()  # retrieved: raised above, or by our own batch
             if not placement.taken:
                 # Withdrawn unwritten (deadline, cancellation, a failed connection): the
-                # caller's failure is the whole truth. A turn handed to it passes on.
+                # caller's failure is the whole truth. A slot handed to it passes on.
                 self._queue.remove(placement)
+                if placement.slot:
+                    placement.slot = False
+                    self._writers -= 1
                 self._hand_over()
 
+    def _may_start_writer(self) -> bool:
+        """A slot is free, and no batch is in flight or enough orders wait for another one."""
+        return self._writers < self._max_writers and (
+            self._writers == 0 or len(self._queue) >= self._overlap_at
+        )
+
     async def _write_until_taken(self, placement: _Placement) -> None:
-        self._writers += 1
-        placement.writing = True
         try:
             while not placement.taken:  # each batch takes the queue's head: progress
                 await self._write_batch()
         finally:
-            placement.writing = False
+            placement.slot = False
             self._writers -= 1
             self._hand_over()
 
     def _hand_over(self) -> None:
-        """A writer slot is free: wake the first waiting order's caller to write a batch.
+        """A writer slot is free: give it to the first waiting order's caller, which writes the
+        next batch, if a writer may start now (`_may_start_writer`); otherwise the writer in
+        flight hands over when it leaves.
 
-        Never a caller that is itself writing (waiting for a connection): its order would then
-        look woken, every batch would skip it, and its writer would spin until the deadline."""
-        if self._writers >= self._max_writers:
+        The slot is the woken caller's from this moment, before its task runs: an order that
+        arrives meanwhile (the next request of a client just answered) finds a writer and
+        joins the woken caller's batch, instead of taking the free slot for a batch of its
+        own. Never a caller that holds a slot already (waiting for a connection): its order
+        would then look woken, every batch would skip it, and its writer would spin until the
+        deadline."""
+        if not self._may_start_writer():
             return
         for waiting in self._queue:
-            if not waiting.writing and not waiting.outcome.done():
+            if not waiting.slot and not waiting.outcome.done():
+                waiting.slot = True
+                self._writers += 1
                 waiting.outcome.set_result(None)
                 return
 
@@ -176,6 +220,10 @@ class PostgresOrderRepository:
 
     async def _write_batch(self) -> None:
         async with self._pool.acquire() as connection:
+            # Requests made ready in this turn of the event loop queue their orders first (a
+            # free connection is handed out without yielding): the clients answered together
+            # by the last batch place their next orders together, not the first one alone.
+            await asyncio.sleep(0)
             batch = self._take()  # after the wait for a connection: what queued meanwhile too
             if not batch:
                 return
